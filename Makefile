@@ -1,0 +1,77 @@
+# inferd build. `make` builds build/inferd; `make test` installs missing
+# Debian packages, builds plain and sanitized (build-asan/), runs every test.
+BUILD   ?= build
+SAN     ?= 0
+CC      := gcc
+PKGS    := libh2o-evloop jansson yaml-0.1 sqlite3 libarchive libcurl openssl libjwt
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla \
+           -Werror=implicit-function-declaration -Werror
+CFLAGS  := -std=c11 -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -g $(WARN) -Isrc -Iinclude -MMD -MP
+LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -ldl -lm
+ifeq ($(SAN),1)
+CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+else
+CFLAGS  += -O2
+endif
+CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+
+SRC       := $(shell find src -name '*.c' | sort)
+OBJ       := $(SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ   := $(filter-out $(BUILD)/src/main.o,$(OBJ))
+UNIT_SRC  := $(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort)
+UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
+EX_SRC    := $(wildcard examples/*/code/*.c)
+EX_SO     := $(EX_SRC:%.c=%.so)
+
+.PHONY: all deps test unit asan demo clean lint fmt bench
+all: $(BUILD)/inferd $(EX_SO)
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/inferd: $(OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS) -lcmocka
+
+# Example native models: shared libraries built from the example's code folder.
+examples/%.so: examples/%.c include/inferd/native.h
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -Iinclude -fPIC -shared -o $@ $< \
+	    $(shell pkg-config --cflags --libs jansson 2>/dev/null) -lm
+
+unit: $(UNIT_BIN)
+
+asan:
+	$(MAKE) BUILD=build-asan SAN=1 all unit
+
+# Every test, plain then under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: deps
+	$(MAKE) all unit
+	$(MAKE) BUILD=build-asan SAN=1 all unit
+	tests/run.sh build build-asan
+
+demo: deps all
+	scripts/demo.sh
+
+bench: deps all
+	bench/gateway.sh
+
+lint:
+	clang-format --dry-run --Werror $(SRC) $(UNIT_SRC) $(EX_SRC)
+	cppcheck --quiet --error-exitcode=1 --enable=warning -Isrc -Iinclude src
+
+fmt:
+	clang-format -i $(SRC) $(UNIT_SRC) $(EX_SRC)
+
+clean:
+	rm -rf build build-asan $(EX_SO)
+
+-include $(OBJ:.o=.d)

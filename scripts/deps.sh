@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that inferd's build, tests, demo and benchmarks
+# need. Idempotent: installs only what is missing and runs `apt-get update`
+# at most once, only when something must be installed.
+set -euo pipefail
+
+PACKAGES=(
+    build-essential pkg-config
+    libh2o-evloop-dev libjansson-dev libyaml-dev libsqlite3-dev libssl-dev
+    libarchive-dev libcurl4-openssl-dev libjwt-dev libcmocka-dev
+    curl jq perl
+)
+# Optional extras: `scripts/deps.sh --bench` adds the benchmark peers.
+if [ "${1:-}" = "--bench" ]; then
+    PACKAGES+=(wrk nginx-light)
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    exit 0
+fi
+
+echo "deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
