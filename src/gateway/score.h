@@ -1,0 +1,18 @@
+/*
+ * score: the data plane. POST /endpoints/{name}/score: checks the key,
+ * picks the deployment (pin header or traffic split) and its least-busy
+ * ready instance, and proxies the request to it over a keep-alive Unix
+ * socket. Event-loop thread only.
+ */
+#ifndef INF_GATEWAY_SCORE_H
+#define INF_GATEWAY_SCORE_H
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+
+struct server;
+
+/* Handles a request for endpoint `name` whose path ended in /score. */
+void gateway_score(struct server *srv, h2o_req_t *req, h2o_iovec_t name);
+
+#endif

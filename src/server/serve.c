@@ -1,0 +1,426 @@
+/*
+ * serve: `inferd serve`. Owns the server struct: parses flags, prepares the
+ * data directory and admin token, opens the store, restores endpoints and
+ * deployments, listens, and runs the event loop until SIGTERM/SIGINT; then
+ * stops accepting, lets in-flight requests finish (bounded), stops every
+ * instance and frees everything.
+ *
+ * Threads: the event loop (this file's main loop: HTTP, gateway, control,
+ * supervisor) and the store thread (pool.c). Signals are taken by the loop
+ * thread only: handlers set flags, and epoll_wait returns on EINTR.
+ */
+#include "server/server.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "control/api.h"
+#include "control/deploy.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "gateway/score.h"
+#include "http/respond.h"
+#include "server/pool.h"
+#include "supervisor/instance.h"
+
+#define SHUTDOWN_DRAIN_MS 10000
+#define UPSTREAM_IO_TIMEOUT_MS 180000
+
+static volatile sig_atomic_t got_stop;
+static volatile sig_atomic_t got_child;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGCHLD)
+        got_child = 1;
+    else
+        got_stop = 1;
+}
+
+struct root_handler {
+    h2o_handler_t super;
+    struct server *srv;
+};
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    struct server *srv = ((struct root_handler *)self)->srv;
+    h2o_iovec_t path = req->path_normalized;
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/health"))) {
+        respond_text(req, 200, H2O_STRLIT("ok\n"));
+        return 0;
+    }
+    if (path.len >= 8 && memcmp(path.base, "/api/v1/", 8) == 0) {
+        control_handle(srv->control, req);
+        return 0;
+    }
+    static const char prefix[] = "/endpoints/";
+    size_t plen = sizeof(prefix) - 1;
+    if (path.len > plen && memcmp(path.base, prefix, plen) == 0) {
+        h2o_iovec_t rest = h2o_iovec_init(path.base + plen, path.len - plen);
+        const char *slash = memchr(rest.base, '/', rest.len);
+        if (slash != NULL && h2o_memis(slash, rest.len - (size_t)(slash - rest.base),
+                                       H2O_STRLIT("/score"))) {
+            gateway_score(srv, req, h2o_iovec_init(rest.base, (size_t)(slash - rest.base)));
+            return 0;
+        }
+    }
+    respond_error(req, 404, "NotFound", "no route for %.*s %.*s", (int)req->method.len,
+                  req->method.base, (int)path.len, path.base);
+    return 0;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    if (err != NULL)
+        return;
+    struct server *srv = listener->data;
+    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+    if (sock != NULL)
+        h2o_accept(&srv->accept_ctx, sock);
+}
+
+static int open_listener(struct server *srv, struct inf_err *err)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+    char port[16];
+    snprintf(port, sizeof(port), "%d", srv->port);
+    int rc = getaddrinfo(srv->host, port, &hints, &res);
+    if (rc != 0)
+        return inf_err_set(err, INF_EINVAL, "--host %s: not a numeric address (%s)", srv->host,
+                           gai_strerror(rc));
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return inf_err_set(err, INF_EIO, "cannot listen on %s:%d: %s", srv->host, srv->port,
+                           inf_strerror(e));
+    }
+    freeaddrinfo(res);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                               : ((struct sockaddr_in *)&ss)->sin_port);
+    int v6 = strchr(srv->host, ':') != NULL;
+    snprintf(srv->base_url, sizeof(srv->base_url), "http://%s%s%s:%d", v6 ? "[" : "", srv->host,
+             v6 ? "]" : "", srv->port);
+    srv->listener = h2o_evloop_socket_create(srv->h2o_ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    srv->listener->data = srv;
+    h2o_socket_read_start(srv->listener, on_accept);
+    return 0;
+}
+
+/* Reads DIR/admin.token, or creates it (mode 0600) on first start. */
+static int load_admin_token(struct server *srv, struct inf_err *err)
+{
+    char *path = inf_asprintf("%s/admin.token", srv->home);
+    char *text = NULL;
+    size_t len = 0;
+    int rc = inf_read_file(path, 4096, &text, &len, err);
+    if (rc == INF_ENOTFOUND) {
+        inf_random_hex(srv->admin_token, 32);
+        char line[80];
+        int n = snprintf(line, sizeof(line), "%s\n", srv->admin_token);
+        rc = inf_write_file_atomic(path, line, (size_t)n, 0600, err);
+        if (rc == 0)
+            inf_info("server.admin_token_created", "path=%s", path);
+    } else if (rc == 0) {
+        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+            len--;
+        if (len < 16 || len >= sizeof(srv->admin_token))
+            rc = inf_err_set(err, INF_EINVAL, "%s: expected a token of 16 to 64 characters",
+                             path);
+        else
+            snprintf(srv->admin_token, sizeof(srv->admin_token), "%.*s", (int)len, text);
+    }
+    free(text);
+    free(path);
+    return rc;
+}
+
+static int prepare_home(struct server *srv, struct inf_err *err)
+{
+    if (inf_mkdir_p(srv->home, 0700, err) != 0)
+        return err->code;
+    srv->db_path = inf_asprintf("%s/inferd.db", srv->home);
+    srv->artifacts_dir = inf_asprintf("%s/artifacts", srv->home);
+    srv->run_dir = inf_asprintf("%s/run", srv->home);
+    srv->logs_dir = inf_asprintf("%s/logs", srv->home);
+    if (inf_mkdir_p(srv->artifacts_dir, 0700, err) != 0 ||
+        inf_mkdir_p(srv->run_dir, 0700, err) != 0 || inf_mkdir_p(srv->logs_dir, 0755, err) != 0)
+        return err->code;
+    /* Instance sockets are run/i<N>.sock: sun_path holds 107 bytes. */
+    if (strlen(srv->run_dir) > 80)
+        return inf_err_set(err, INF_EINVAL,
+                           "--home %s: path too long for instance sockets (at most 76 characters)",
+                           srv->home);
+    return load_admin_token(srv, err);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: inferd serve [--home DIR] [--host ADDR] [--port N] [--max-body-mb N]\n"
+                 "                    [--max-artifact-mb N] [--log-level debug|info|warn|error]\n"
+                 "  --home DIR           data directory (default $INFERD_HOME, else ~/.inferd)\n"
+                 "  --host ADDR          address to listen on (default 127.0.0.1)\n"
+                 "  --port N             port (default 8080; 0 picks a free port)\n"
+                 "  --max-body-mb N      largest request body accepted (default 100)\n"
+                 "  --max-artifact-mb N  largest model/code archive accepted (default 1024)\n");
+}
+
+static int parse_flags(struct server *srv, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"home", required_argument, NULL, 'H'},
+        {"host", required_argument, NULL, 'h'},
+        {"port", required_argument, NULL, 'p'},
+        {"max-body-mb", required_argument, NULL, 'b'},
+        {"max-artifact-mb", required_argument, NULL, 'a'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, '?'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *home = getenv("INFERD_HOME");
+    const char *host = "127.0.0.1";
+    long port = 8080, body_mb = 100, artifact_mb = 1024;
+    enum inf_log_level level;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'H':
+            home = optarg;
+            break;
+        case 'h':
+            host = optarg;
+            break;
+        case 'p':
+            if (inf_parse_long(optarg, 0, 65535, &port) != 0) {
+                fprintf(stderr, "inferd serve: --port %s: expected 0 to 65535\n", optarg);
+                return 2;
+            }
+            break;
+        case 'b':
+            if (inf_parse_long(optarg, 1, 4096, &body_mb) != 0) {
+                fprintf(stderr, "inferd serve: --max-body-mb %s: expected 1 to 4096\n", optarg);
+                return 2;
+            }
+            break;
+        case 'a':
+            if (inf_parse_long(optarg, 1, 65536, &artifact_mb) != 0) {
+                fprintf(stderr, "inferd serve: --max-artifact-mb %s: expected 1 to 65536\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'l':
+            if (inf_log_parse_level(optarg, &level) != 0) {
+                fprintf(stderr, "inferd serve: --log-level %s: expected debug, info, warn or "
+                                "error\n",
+                        optarg);
+                return 2;
+            }
+            inf_log_set_level(level);
+            break;
+        default:
+            usage(c == '?' && optopt == 0 ? stdout : stderr);
+            return c == '?' && optopt == 0 ? 1 : 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "inferd serve: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (home == NULL || *home == '\0') {
+        const char *h = getenv("HOME");
+        srv->home = inf_asprintf("%s/.inferd", h != NULL ? h : ".");
+    } else {
+        srv->home = inf_strdup(home);
+    }
+    srv->host = inf_strdup(host);
+    srv->port = (int)port;
+    srv->max_body_bytes = (size_t)body_mb << 20;
+    artifact_limits_default(&srv->artifact_limits);
+    srv->artifact_limits.max_archive_bytes = (size_t)artifact_mb << 20;
+    return 0;
+}
+
+static void setup_http(struct server *srv)
+{
+    h2o_config_init(&srv->h2o_config);
+    srv->h2o_config.http1.upgrade_to_http2 = 0;
+    /* Bodies are buffered whole by h2o; one cap covers the data plane and
+     * the API (archives are bounded separately, and need the larger cap). */
+    size_t cap = srv->max_body_bytes > srv->artifact_limits.max_archive_bytes
+                     ? srv->max_body_bytes
+                     : srv->artifact_limits.max_archive_bytes;
+    srv->h2o_config.max_request_entity_size = cap;
+    h2o_hostconf_t *host = h2o_config_register_host(
+        &srv->h2o_config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    struct root_handler *h = (void *)h2o_create_handler(path, sizeof(*h));
+    h->super.on_req = on_req;
+    h->srv = srv;
+    h2o_context_init(&srv->h2o_ctx, h2o_evloop_create(), &srv->h2o_config);
+    srv->accept_ctx.ctx = &srv->h2o_ctx;
+    srv->accept_ctx.hosts = srv->h2o_config.hosts;
+    srv->queue = h2o_multithread_create_queue(srv->h2o_ctx.loop);
+    h2o_timeout_init(srv->h2o_ctx.loop, &srv->io_timeout, UPSTREAM_IO_TIMEOUT_MS);
+    srv->client_ctx.loop = srv->h2o_ctx.loop;
+    srv->client_ctx.io_timeout = &srv->io_timeout;
+}
+
+static void reap_children(struct server *srv)
+{
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0)
+            break;
+        supervisor_on_child_exit(srv->supervisor, pid, status);
+    }
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_flags = SA_NOCLDSTOP;
+    sigaction(SIGCHLD, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Runs the loop until a stop signal, then through the shutdown phases. */
+static void run_loop(struct server *srv)
+{
+    h2o_loop_t *loop = srv->h2o_ctx.loop;
+    uint64_t drain_deadline = 0;
+    int instances_stopped = 0;
+    for (;;) {
+        h2o_evloop_run(loop, 50);
+        if (got_child) {
+            got_child = 0;
+            reap_children(srv);
+        }
+        uint64_t now = inf_now_ms();
+        supervisor_tick(srv->supervisor, now);
+        if (got_stop && !srv->stopping) {
+            srv->stopping = 1;
+            inf_info("server.stopping", "in_flight=%d", srv->in_flight);
+            h2o_socket_read_stop(srv->listener);
+            h2o_socket_close(srv->listener);
+            srv->listener = NULL;
+            h2o_context_request_shutdown(&srv->h2o_ctx);
+            drain_deadline = now + SHUTDOWN_DRAIN_MS;
+        }
+        if (!srv->stopping)
+            continue;
+        if (!instances_stopped && ((srv->in_flight == 0 && !control_busy(srv->control)) ||
+                                   now >= drain_deadline)) {
+            deploy_stop_all(srv);
+            instances_stopped = 1;
+        }
+        if (instances_stopped && supervisor_idle(srv->supervisor) && pool_pending(srv->pool) == 0)
+            break;
+        if (instances_stopped && now >= drain_deadline + 15000) {
+            inf_warn("server.stop_timeout", "%s", "killing remaining instances");
+            supervisor_kill_all(srv->supervisor);
+            drain_deadline = now; /* give the kills a few more ticks */
+        }
+    }
+}
+
+static void server_free(struct server *srv)
+{
+    control_free(srv->control);
+    registry_fini(&srv->registry);
+    supervisor_free(srv->supervisor);
+    pool_free(srv->pool);
+    if (srv->queue != NULL) {
+        h2o_context_dispose(&srv->h2o_ctx);
+        h2o_evloop_destroy(srv->h2o_ctx.loop);
+        h2o_multithread_destroy_queue(srv->queue);
+        h2o_config_dispose(&srv->h2o_config);
+    }
+    free(srv->home);
+    free(srv->db_path);
+    free(srv->artifacts_dir);
+    free(srv->run_dir);
+    free(srv->logs_dir);
+    free(srv->exe_path);
+    free(srv->host);
+}
+
+int serve_main(int argc, char **argv)
+{
+    static struct server srv;
+    struct inf_err err;
+    inf_err_clear(&err);
+    int rc = parse_flags(&srv, argc, argv);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0) {
+        fprintf(stderr, "inferd serve: cannot find its own executable: %s\n",
+                inf_strerror(errno));
+        return 1;
+    }
+    exe[n] = '\0';
+    srv.exe_path = inf_strdup(exe);
+    install_signals();
+    registry_init(&srv.registry);
+    if (prepare_home(&srv, &err) != 0)
+        goto fail;
+    setup_http(&srv);
+    srv.pool = pool_new(srv.queue, srv.db_path, &err);
+    if (srv.pool == NULL)
+        goto fail;
+    srv.supervisor = supervisor_new(srv.h2o_ctx.loop, &srv.client_ctx, srv.exe_path,
+                                    srv.run_dir);
+    srv.control = control_new(&srv);
+    if (open_listener(&srv, &err) != 0)
+        goto fail;
+    if (control_restore(&srv, &err) != 0)
+        goto fail;
+    printf("inferd listening on %s (home %s)\n", srv.base_url, srv.home);
+    fflush(stdout);
+    inf_info("server.started", "url=%s home=%s", srv.base_url, srv.home);
+    run_loop(&srv);
+    inf_info("server.stopped", "%s", "clean=1");
+    server_free(&srv);
+    return 0;
+fail:
+    fprintf(stderr, "inferd serve: %s\n", err.msg);
+    if (srv.listener != NULL)
+        h2o_socket_close(srv.listener);
+    if (srv.supervisor != NULL) {
+        deploy_stop_all(&srv);
+        supervisor_kill_all(srv.supervisor);
+    }
+    server_free(&srv);
+    return 1;
+}

@@ -1,0 +1,132 @@
+/*
+ * migrate: the store's schema history and the code that applies it.
+ *
+ * migrations[i] takes a database from schema version i to i + 1; the version
+ * lives in PRAGMA user_version. Entries are never edited once released: a
+ * schema change is a new script appended at the end. Runs on the thread that
+ * calls store_open(), inside that call.
+ */
+#include "store/store_int.h"
+
+#include <stdio.h>
+
+static const char *const migrations[] = {
+    /* 1: the initial schema. */
+    "CREATE TABLE meta ("
+    "  key   TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL"
+    ");"
+    "CREATE TABLE endpoints ("
+    "  name          TEXT PRIMARY KEY,"
+    "  spec          TEXT NOT NULL,"
+    "  primary_key   TEXT NOT NULL DEFAULT '',"
+    "  secondary_key TEXT NOT NULL DEFAULT '',"
+    "  created_at    INTEGER NOT NULL,"
+    "  updated_at    INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE deployments ("
+    "  endpoint   TEXT NOT NULL REFERENCES endpoints(name) ON DELETE CASCADE,"
+    "  name       TEXT NOT NULL,"
+    "  spec       TEXT NOT NULL,"
+    "  state      TEXT NOT NULL,"
+    "  reason     TEXT NOT NULL DEFAULT '',"
+    "  generation INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (endpoint, name)"
+    ");"
+    "CREATE TABLE artifacts ("
+    "  id         TEXT PRIMARY KEY,"
+    "  size       INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL"
+    ");",
+};
+
+#define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int migrate_latest(void)
+{
+    return MIGRATION_COUNT;
+}
+
+static int read_version(sqlite3 *db, int *version)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        *version = sqlite3_column_int(stmt, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/* The error for a version this build cannot migrate from. */
+static int bad_version(const char *path, int v, struct inf_err *err)
+{
+    if (v < 0)
+        return inf_err_set(err, INF_ESTORE, "store: '%s' has invalid schema version %d", path, v);
+    return inf_err_set(err, INF_ESTORE,
+                       "store: '%s' has schema version %d but this inferd knows up to %d; "
+                       "upgrade inferd",
+                       path, v, MIGRATION_COUNT);
+}
+
+/* Applies the migration after the current version, under a write lock. The
+ * version is re-read inside the transaction because another process may have
+ * migrated the same file meanwhile. *version gets the version afterwards. */
+static int step(sqlite3 *db, const char *path, int *version, struct inf_err *err)
+{
+    int rc = 0;
+    int v = 0;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return store_fail(db, err, "migrate '%s': begin", path);
+    if (read_version(db, &v) != SQLITE_OK) {
+        rc = store_fail(db, err, "migrate '%s': read schema version", path);
+        goto fail;
+    }
+    if (v < 0 || v > MIGRATION_COUNT) {
+        rc = bad_version(path, v, err);
+        goto fail;
+    }
+    if (v < MIGRATION_COUNT) {
+        /* PRAGMA takes no bound parameters; the value is our own integer. */
+        char set_version[64];
+        snprintf(set_version, sizeof(set_version), "PRAGMA user_version = %d", v + 1);
+        if (sqlite3_exec(db, migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(db, set_version, NULL, NULL, NULL) != SQLITE_OK) {
+            rc = store_fail(db, err, "migrate '%s' to schema version %d", path, v + 1);
+            goto fail;
+        }
+        v++;
+    }
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = store_fail(db, err, "migrate '%s': commit schema version %d", path, v);
+        goto fail;
+    }
+    *version = v;
+    return 0;
+
+fail:
+    store_rollback(db);
+    return rc;
+}
+
+int migrate_run(sqlite3 *db, const char *path, int *version, struct inf_err *err)
+{
+    int v = 0;
+    /* The common case, an up-to-date database, needs no write lock. */
+    if (read_version(db, &v) != SQLITE_OK)
+        return store_fail(db, err, "open '%s': read schema version", path);
+    if (v < 0 || v > MIGRATION_COUNT)
+        return bad_version(path, v, err);
+    while (v < MIGRATION_COUNT) {
+        int rc = step(db, path, &v, err);
+        if (rc != 0)
+            return rc;
+    }
+    *version = v;
+    return 0;
+}
