@@ -67,12 +67,15 @@ char *inf_strndup(const char *s, size_t n)
 
 char *inf_asprintf(const char *fmt, ...)
 {
+    char small[256];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
     va_end(ap);
     if (n < 0)
         oom(0);
+    if ((size_t)n < sizeof(small))
+        return inf_strndup(small, (size_t)n);
     char *p = inf_malloc((size_t)n + 1);
     va_start(ap, fmt);
     vsnprintf(p, (size_t)n + 1, fmt, ap);
@@ -118,12 +121,15 @@ int inf_buf_append(struct inf_buf *b, const void *data, size_t len)
 
 int inf_buf_printf(struct inf_buf *b, const char *fmt, ...)
 {
+    char small[256];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
     va_end(ap);
     if (n < 0)
         return INF_EINTERNAL;
+    if ((size_t)n < sizeof(small))
+        return inf_buf_append(b, small, (size_t)n);
     if (buf_reserve(b, (size_t)n) != 0)
         return INF_ETOOBIG;
     va_start(ap, fmt);

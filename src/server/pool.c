@@ -93,7 +93,7 @@ fail:
 void pool_submit(struct pool *p, struct pool_task *task)
 {
     task->next = NULL;
-    h2o_linklist_init_anchor(&task->msg.link);
+    task->msg.link.next = task->msg.link.prev = NULL;
     p->pending++;
     pthread_mutex_lock(&p->mu);
     if (p->tail != NULL)

@@ -333,7 +333,6 @@ static void run_loop(struct server *srv)
             h2o_socket_read_stop(srv->listener);
             h2o_socket_close(srv->listener);
             srv->listener = NULL;
-            h2o_context_request_shutdown(&srv->h2o_ctx);
             drain_deadline = now + SHUTDOWN_DRAIN_MS;
         }
         if (!srv->stopping)
@@ -360,6 +359,7 @@ static void server_free(struct server *srv)
     supervisor_free(srv->supervisor);
     pool_free(srv->pool);
     if (srv->queue != NULL) {
+        h2o_timeout_dispose(srv->h2o_ctx.loop, &srv->io_timeout);
         h2o_context_dispose(&srv->h2o_ctx);
         h2o_evloop_destroy(srv->h2o_ctx.loop);
         h2o_multithread_destroy_queue(srv->queue);
