@@ -435,12 +435,18 @@ out:
     return rc;
 }
 
-/* Sets spec[key] from option `option` when given. */
-static void override(json_t *spec, const struct args *a, const char *option, const char *key)
+/* Sets spec[key] from name option `option` (a `what`) when given. */
+static int override(json_t *spec, const struct args *a, const char *option, const char *key,
+                    const char *what)
 {
     const char *v = args_get(a, option);
-    if (v != NULL)
-        json_object_set_new(spec, key, json_string(v));
+    struct inf_err err = {0};
+    if (v == NULL)
+        return 0;
+    if (spec_name_valid(v, what, &err) != 0)
+        return cli_fail("%s", err.msg);
+    json_object_set_new(spec, key, json_string(v));
+    return 0;
 }
 
 /* The spec part of a stored deployment, as a new object. */
@@ -473,10 +479,14 @@ static int create_or_update(struct cli *c, const struct args *a, enum deploy_kin
     int rc = 0;
     if (file != NULL) {
         rc = cli_read_spec(file, &spec);
-        if (rc != 0)
+        if (rc == 0)
+            rc = override(spec, a, "name", "name", "deployment name");
+        if (rc == 0)
+            rc = override(spec, a, "endpoint-name", "endpoint_name", "endpoint name");
+        if (rc != 0) {
+            json_decref(spec);
             return rc;
-        override(spec, a, "name", "name");
-        override(spec, a, "endpoint-name", "endpoint_name");
+        }
         base_dir = dir_of(file);
     } else if (kind == DEPLOY_CREATE) {
         return cli_usage_error(c, "missing -f/--file (the deployment YAML)");

@@ -82,6 +82,9 @@ static int endpoint_create(struct cli *c, const struct args *a)
     const char *name_opt = args_get(a, "name");
     if (file == NULL)
         return cli_usage_error(c, "missing -f/--file (the endpoint YAML)");
+    struct inf_err err = {0};
+    if (name_opt != NULL && spec_name_valid(name_opt, "endpoint name", &err) != 0)
+        return cli_fail("%s", err.msg);
     json_t *spec = NULL;
     int rc = cli_read_spec(file, &spec);
     if (rc != 0)

@@ -182,8 +182,8 @@ static int transfer_error(struct cli_http *h, CURLcode rc, const struct transfer
     if (curl_easy_getinfo(h->curl, CURLINFO_OS_ERRNO, &os_errno) != CURLE_OK)
         os_errno = 0;
     if (t->overflow)
-        return inf_err_set(err, INF_ETOOBIG, "%s %s: the response is larger than %zu bytes", method,
-                           url, t->resp->body.max);
+        return inf_err_set(err, INF_ETOOBIG, "%s %s: the response is larger than %zu MiB", method,
+                           url, t->resp->body.max >> 20);
     switch (rc) {
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:

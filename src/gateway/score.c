@@ -75,6 +75,7 @@ static void on_upstream(const struct upstream_result *res, void *data)
                    h2o_strdup(&req->pool, ct, SIZE_MAX).base, strlen(ct));
     inf_debug("score.done", "req_id=%s deployment=%s status=%d us=%llu", c->request_id,
               c->deployment, res->status, (unsigned long long)(inf_now_us() - c->start_us));
+    req->res.content_length = res->body.len; /* else h2o answers chunked */
     h2o_send_inline(req, res->body.data != NULL ? res->body.data : "", res->body.len);
 }
 
@@ -139,12 +140,15 @@ void gateway_score(struct server *srv, h2o_req_t *req, h2o_iovec_t name)
     srv->in_flight++;
 
     char headers[512];
+    int hlen = snprintf(headers, sizeof(headers), "x-request-id: %s\r\n", c->request_id);
     ssize_t ct = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
-    h2o_iovec_t ctype = ct >= 0 ? req->headers.entries[ct].value : h2o_iovec_init(NULL, 0);
-    if (ctype.len > 200 || memchr(ctype.base, '\n', ctype.len) != NULL)
-        ctype.len = 0;
-    snprintf(headers, sizeof(headers), "Content-Type: %.*s\r\nx-request-id: %s\r\n",
-             (int)ctype.len, ctype.base != NULL ? ctype.base : "", c->request_id);
+    if (ct >= 0) {
+        h2o_iovec_t v = req->headers.entries[ct].value;
+        /* h2o's parser has already refused CR/LF inside header values. */
+        if (v.len <= 200)
+            snprintf(headers + hlen, sizeof(headers) - (size_t)hlen, "Content-Type: %.*s\r\n",
+                     (int)v.len, v.base);
+    }
     upstream_start(&srv->client_ctx, &c->conn->pool, "POST", "/score", headers, req->entity,
                    MAX_RESPONSE_BYTES, on_upstream, c);
 }

@@ -61,6 +61,7 @@ static void send_body(h2o_req_t *req, int status, const char *type, size_t type_
     req->res.status = status;
     req->res.reason = respond_reason(status);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, type, type_len);
+    req->res.content_length = len; /* else h2o answers chunked */
     h2o_send_inline(req, body, len);
 }
 

@@ -359,10 +359,17 @@ static void server_free(struct server *srv)
     supervisor_free(srv->supervisor);
     pool_free(srv->pool);
     if (srv->queue != NULL) {
-        h2o_timeout_dispose(srv->h2o_ctx.loop, &srv->io_timeout);
+        h2o_loop_t *loop = srv->h2o_ctx.loop;
+        h2o_timeout_dispose(loop, &srv->io_timeout);
         h2o_context_dispose(&srv->h2o_ctx);
-        h2o_evloop_destroy(srv->h2o_ctx.loop);
         h2o_multithread_destroy_queue(srv->queue);
+#if H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR <= 2
+        /* h2o 2.2's h2o_multithread_destroy_queue() does not free the queue,
+         * neither ours nor the one h2o_context_init() made (fixed in 2.3). */
+        free(srv->h2o_ctx.queue);
+        free(srv->queue);
+#endif
+        h2o_evloop_destroy(loop);
         h2o_config_dispose(&srv->h2o_config);
     }
     free(srv->home);
