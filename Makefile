@@ -31,31 +31,42 @@ all: $(BUILD)/inferd $(EX_SO)
 deps:
 	@scripts/deps.sh
 
+# `make V=1` shows full command lines.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
 $(BUILD)/inferd: $(OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS) -lcmocka
+	@echo "  TEST    $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS) -lcmocka
 
 # Example native models: shared libraries built from the example's code folder.
 examples/%.so: examples/%.c include/inferd/native.h
-	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -Iinclude -fPIC -shared -o $@ $< \
+	@echo "  SO      $@"
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -Iinclude -fPIC -shared -o $@ $< \
 	    $(shell pkg-config --cflags --libs jansson 2>/dev/null) -lm
 
 unit: $(UNIT_BIN)
 
 asan:
-	$(MAKE) BUILD=build-asan SAN=1 all unit
+	$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all unit
 
 # Every test, plain then under AddressSanitizer + UndefinedBehaviorSanitizer.
 test: deps
-	$(MAKE) all unit
-	$(MAKE) BUILD=build-asan SAN=1 all unit
+	$(MAKE) --no-print-directory all unit
+	$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all unit
 	tests/run.sh build build-asan
 
 demo: deps all

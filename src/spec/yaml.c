@@ -300,7 +300,7 @@ static json_t *scalar(struct reader *r, const yaml_event_t *ev)
              strcmp(tag, TAG_BOOL) == 0 || strcmp(tag, TAG_NULL) == 0)
         return typed_scalar(r, ev, tag);
     else
-        return fail_at(r, line_of(ev), "tag '%s' is not supported", tag);
+        return fail_at(r, line_of(ev), "tag '%.80s' is not supported", tag);
     if (v == NULL)
         return fail_at(r, line_of(ev), "text is not valid UTF-8");
     return v;
@@ -440,9 +440,9 @@ static json_t *node(struct reader *r, yaml_event_t *ev, int depth)
     else if (ev->type == YAML_SCALAR_EVENT)
         v = scalar(r, ev);
     else if (ev->type == YAML_SEQUENCE_START_EVENT && !collection_tag_ok(tag, TAG_SEQ))
-        fail_at(r, line, "tag '%s' is not supported", (const char *)tag);
+        fail_at(r, line, "tag '%.80s' is not supported", (const char *)tag);
     else if (ev->type == YAML_MAPPING_START_EVENT && !collection_tag_ok(tag, TAG_MAP))
-        fail_at(r, line, "tag '%s' is not supported", (const char *)tag);
+        fail_at(r, line, "tag '%.80s' is not supported", (const char *)tag);
     else if (ev->type != YAML_SEQUENCE_START_EVENT && ev->type != YAML_MAPPING_START_EVENT)
         inf_err_set(r->err, INF_EINTERNAL, "%s: line %zu: unexpected YAML event %d", r->source,
                     line, (int)ev->type);
