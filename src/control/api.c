@@ -180,8 +180,7 @@ static int check_name(h2o_req_t *req, const char *name, const char *what)
     return 0;
 }
 
-static struct endpoint *find_endpoint_or_404(struct control *ctl, h2o_req_t *req,
-                                             const char *name)
+static struct endpoint *find_endpoint_or_404(struct control *ctl, h2o_req_t *req, const char *name)
 {
     struct endpoint *ep = registry_find(&ctl->srv->registry, name, strlen(name));
     if (ep == NULL)
@@ -271,8 +270,8 @@ static void artifact_put_work(struct op *op, struct store *st)
 
 static void artifact_put_apply(struct op *op)
 {
-    json_t *o = json_pack("{s:s,s:I}", "id", op->artifact_id, "size",
-                          (json_int_t)op->req->entity.len);
+    json_t *o =
+        json_pack("{s:s,s:I}", "id", op->artifact_id, "size", (json_int_t)op->req->entity.len);
     respond_json(op->req, op->created ? 201 : 200, o);
     json_decref(o);
     inf_info("artifact.stored", "id=%s bytes=%zu new=%d", op->artifact_id, op->req->entity.len,
@@ -393,7 +392,8 @@ static void endpoint_put(struct control *ctl, h2o_req_t *req, const char *name)
     if (bname == NULL) {
         json_object_set_new(body, "name", json_string(name));
     } else if (!json_is_string(bname) || strcmp(json_string_value(bname), name) != 0) {
-        respond_error(req, 400, "BadRequest", "name: '%s' in the body does not match '%s' in the URL",
+        respond_error(req, 400, "BadRequest",
+                      "name: '%s' in the body does not match '%s' in the URL",
                       json_is_string(bname) ? json_string_value(bname) : "?", name);
         json_decref(body);
         return;
@@ -458,8 +458,8 @@ static void endpoint_delete_apply(struct op *op)
 
 static void keys_respond(h2o_req_t *req, const struct endpoint *ep)
 {
-    json_t *o = json_pack("{s:s,s:s}", "primaryKey", ep->primary_key, "secondaryKey",
-                          ep->secondary_key);
+    json_t *o =
+        json_pack("{s:s,s:s}", "primaryKey", ep->primary_key, "secondaryKey", ep->secondary_key);
     respond_json(req, 200, o);
     json_decref(o);
 }
@@ -636,8 +636,7 @@ static void deployment_delete_work(struct op *op, struct store *st)
         return;
     /* A zero-share entry for it leaves the endpoint's traffic too. */
     if (op->spec_text != NULL)
-        store_endpoint_put(st, op->ep, op->spec_text, op->primary_key, op->secondary_key,
-                           &op->err);
+        store_endpoint_put(st, op->ep, op->spec_text, op->primary_key, op->secondary_key, &op->err);
 }
 
 static void deployment_delete_apply(struct op *op)
@@ -718,8 +717,7 @@ static void list_endpoints(struct control *ctl, h2o_req_t *req)
 {
     json_t *arr = json_array();
     for (size_t i = 0; i < ctl->srv->registry.n; i++)
-        json_array_append_new(arr, endpoint_to_json(ctl->srv->registry.eps[i],
-                                                    ctl->srv->base_url));
+        json_array_append_new(arr, endpoint_to_json(ctl->srv->registry.eps[i], ctl->srv->base_url));
     json_t *o = json_pack("{s:o}", "value", arr);
     respond_json(req, 200, o);
     json_decref(o);
@@ -735,8 +733,8 @@ static void list_deployments(h2o_req_t *req, struct endpoint *ep)
     json_decref(o);
 }
 
-static void route_deployments(struct control *ctl, h2o_req_t *req, struct endpoint *ep,
-                              char **seg, int n)
+static void route_deployments(struct control *ctl, h2o_req_t *req, struct endpoint *ep, char **seg,
+                              int n)
 {
     if (n == 3) {
         if (method_is(req, "GET"))

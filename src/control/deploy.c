@@ -94,20 +94,19 @@ static void on_set_event(struct instance_set *set, enum set_event ev, const char
         d->active = set;
         if (old != NULL)
             instance_set_stop(old, DRAIN_MS);
-        inf_info("deployment.succeeded", "endpoint=%s deployment=%s generation=%lld",
-                 d->ep->name, d->name, (long long)owner->generation);
+        inf_info("deployment.succeeded", "endpoint=%s deployment=%s generation=%lld", d->ep->name,
+                 d->name, (long long)owner->generation);
         set_state(owner->srv, d, owner->generation, "Succeeded", "");
     } else {
         /* The set is stopping itself; detach so only SET_STOPPED follows. */
         instance_set_stop(set, 0);
-        inf_warn("deployment.failed", "endpoint=%s deployment=%s generation=%lld",
-                 d->ep->name, d->name, (long long)owner->generation);
+        inf_warn("deployment.failed", "endpoint=%s deployment=%s generation=%lld", d->ep->name,
+                 d->name, (long long)owner->generation);
         set_state(owner->srv, d, owner->generation, "Failed", reason);
     }
 }
 
-static char **build_env(const struct server *srv, const struct deployment *d,
-                        const char *model_dir)
+static char **build_env(const struct server *srv, const struct deployment *d, const char *model_dir)
 {
     json_t *vars = json_object_get(d->spec, "environment_variables");
     size_t n = 0;

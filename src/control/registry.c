@@ -181,9 +181,6 @@ json_t *endpoint_to_json(const struct endpoint *ep, const char *base_url)
     char *uri = inf_asprintf("%s/endpoints/%s/score", base_url, ep->name);
     json_object_set_new(o, "scoring_uri", json_string(uri));
     free(uri);
-    uri = inf_asprintf("%s/endpoints/%s/swagger.json", base_url, ep->name);
-    json_object_set_new(o, "openapi_uri", json_string(uri));
-    free(uri);
     json_object_set_new(o, "provisioning_state", json_string("Succeeded"));
     json_object_set_new(o, "created_at", iso_time(ep->created_at));
     json_object_set_new(o, "updated_at", iso_time(ep->updated_at));
@@ -197,8 +194,8 @@ json_t *deployment_to_json(const struct deployment *d)
     json_object_set_new(o, "reason", json_string(d->reason));
     json_object_set_new(o, "generation", json_integer(d->generation));
     const struct instance_set *shown = d->active != NULL ? d->active : d->pending;
-    json_object_set_new(o, "instances", shown != NULL ? instance_set_status_json(shown)
-                                                      : json_array());
+    json_object_set_new(o, "instances",
+                        shown != NULL ? instance_set_status_json(shown) : json_array());
     if (d->pending != NULL && d->active != NULL)
         json_object_set_new(o, "updating_instances", instance_set_status_json(d->pending));
     json_object_set_new(o, "created_at", iso_time(d->created_at));

@@ -209,9 +209,9 @@ void inf_uuid4(char out[37])
     inf_random_bytes(b, sizeof(b));
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-             b[13], b[14], b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
 }
 
 void inf_sha256_hex(const void *data, size_t len, char out[65])
@@ -253,8 +253,7 @@ int inf_mkdir_p(const char *path, mode_t mode, struct inf_err *err)
     return 0;
 }
 
-int inf_read_file(const char *path, size_t max_bytes, char **out, size_t *len,
-                  struct inf_err *err)
+int inf_read_file(const char *path, size_t max_bytes, char **out, size_t *len, struct inf_err *err)
 {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -340,8 +339,9 @@ int inf_rm_rf(const char *path, struct inf_err *err)
 {
     struct stat st;
     if (lstat(path, &st) != 0)
-        return errno == ENOENT ? 0 : inf_err_set(err, INF_EIO, "cannot stat %s: %s", path,
-                                                 inf_strerror(errno));
+        return errno == ENOENT
+                   ? 0
+                   : inf_err_set(err, INF_EIO, "cannot stat %s: %s", path, inf_strerror(errno));
     if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
         return inf_err_set(err, INF_EIO, "cannot remove %s: %s", path, inf_strerror(errno));
     return 0;

@@ -87,8 +87,7 @@ void gateway_score(struct server *srv, h2o_req_t *req, h2o_iovec_t name)
     }
     struct endpoint *ep = registry_find(&srv->registry, name.base, name.len);
     if (ep == NULL) {
-        respond_error(req, 404, "NotFound", "endpoint '%.*s' not found", (int)name.len,
-                      name.base);
+        respond_error(req, 404, "NotFound", "endpoint '%.*s' not found", (int)name.len, name.base);
         return;
     }
     if (!key_ok(ep, respond_bearer(req))) {

@@ -73,8 +73,7 @@ static h2o_http1client_body_cb on_head(h2o_http1client_t *client, const char *er
     for (size_t i = 0; i != num_headers; i++) {
         const h2o_iovec_t *name = headers[i].name;
         if (h2o_memis(name->base, name->len, H2O_STRLIT("content-type")))
-            copy_header(call->res.content_type, sizeof(call->res.content_type),
-                        headers[i].value);
+            copy_header(call->res.content_type, sizeof(call->res.content_type), headers[i].value);
         else if (h2o_memis(name->base, name->len, H2O_STRLIT("x-ms-run-fn-exec-ms")))
             copy_header(call->res.exec_ms, sizeof(call->res.exec_ms), headers[i].value);
     }

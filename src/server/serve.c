@@ -69,8 +69,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (path.len > plen && memcmp(path.base, prefix, plen) == 0) {
         h2o_iovec_t rest = h2o_iovec_init(path.base + plen, path.len - plen);
         const char *slash = memchr(rest.base, '/', rest.len);
-        if (slash != NULL && h2o_memis(slash, rest.len - (size_t)(slash - rest.base),
-                                       H2O_STRLIT("/score"))) {
+        if (slash != NULL &&
+            h2o_memis(slash, rest.len - (size_t)(slash - rest.base), H2O_STRLIT("/score"))) {
             gateway_score(srv, req, h2o_iovec_init(rest.base, (size_t)(slash - rest.base)));
             return 0;
         }
@@ -147,8 +147,7 @@ static int load_admin_token(struct server *srv, struct inf_err *err)
         while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
             len--;
         if (len < 16 || len >= sizeof(srv->admin_token))
-            rc = inf_err_set(err, INF_EINVAL, "%s: expected a token of 16 to 64 characters",
-                             path);
+            rc = inf_err_set(err, INF_EINVAL, "%s: expected a token of 16 to 64 characters", path);
         else
             snprintf(srv->admin_token, sizeof(srv->admin_token), "%.*s", (int)len, text);
     }
@@ -234,8 +233,9 @@ static int parse_flags(struct server *srv, int argc, char **argv)
             break;
         case 'l':
             if (inf_log_parse_level(optarg, &level) != 0) {
-                fprintf(stderr, "inferd serve: --log-level %s: expected debug, info, warn or "
-                                "error\n",
+                fprintf(stderr,
+                        "inferd serve: --log-level %s: expected debug, info, warn or "
+                        "error\n",
                         optarg);
                 return 2;
             }
@@ -274,8 +274,8 @@ static void setup_http(struct server *srv)
                      ? srv->max_body_bytes
                      : srv->artifact_limits.max_archive_bytes;
     srv->h2o_config.max_request_entity_size = cap;
-    h2o_hostconf_t *host = h2o_config_register_host(
-        &srv->h2o_config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_hostconf_t *host =
+        h2o_config_register_host(&srv->h2o_config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     struct root_handler *h = (void *)h2o_create_handler(path, sizeof(*h));
     h->super.on_req = on_req;
@@ -337,8 +337,8 @@ static void run_loop(struct server *srv)
         }
         if (!srv->stopping)
             continue;
-        if (!instances_stopped && ((srv->in_flight == 0 && !control_busy(srv->control)) ||
-                                   now >= drain_deadline)) {
+        if (!instances_stopped &&
+            ((srv->in_flight == 0 && !control_busy(srv->control)) || now >= drain_deadline)) {
             deploy_stop_all(srv);
             instances_stopped = 1;
         }
@@ -392,8 +392,7 @@ int serve_main(int argc, char **argv)
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     if (n <= 0) {
-        fprintf(stderr, "inferd serve: cannot find its own executable: %s\n",
-                inf_strerror(errno));
+        fprintf(stderr, "inferd serve: cannot find its own executable: %s\n", inf_strerror(errno));
         return 1;
     }
     exe[n] = '\0';
@@ -406,8 +405,7 @@ int serve_main(int argc, char **argv)
     srv.pool = pool_new(srv.queue, srv.db_path, &err);
     if (srv.pool == NULL)
         goto fail;
-    srv.supervisor = supervisor_new(srv.h2o_ctx.loop, &srv.client_ctx, srv.exe_path,
-                                    srv.run_dir);
+    srv.supervisor = supervisor_new(srv.h2o_ctx.loop, &srv.client_ctx, srv.exe_path, srv.run_dir);
     srv.control = control_new(&srv);
     if (open_listener(&srv, &err) != 0)
         goto fail;

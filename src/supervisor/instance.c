@@ -162,8 +162,7 @@ static int spawn(struct instance *inst)
         argc++;
     char **argv = inf_calloc(argc + 1, sizeof(char *));
     for (size_t i = 0; i < argc; i++)
-        argv[i] = strcmp(set->spec.argv[i], "{socket}") == 0 ? inst->sock_path
-                                                              : set->spec.argv[i];
+        argv[i] = strcmp(set->spec.argv[i], "{socket}") == 0 ? inst->sock_path : set->spec.argv[i];
     char *logp = log_path(inst);
 
     posix_spawn_file_actions_t fa;
@@ -193,8 +192,8 @@ static int spawn(struct instance *inst)
     free(logp);
     if (rc != 0) {
         snprintf(inst->last_exit, sizeof(inst->last_exit), "spawn failed: %s", inf_strerror(rc));
-        inf_error("instance.spawn_failed", "set=%s index=%d error=\"%s\"", set->label,
-                  inst->index, inf_strerror(rc));
+        inf_error("instance.spawn_failed", "set=%s index=%d error=\"%s\"", set->label, inst->index,
+                  inf_strerror(rc));
         return -1;
     }
     inst->pid = pid;
@@ -207,8 +206,7 @@ static int spawn(struct instance *inst)
     sa.sun_family = AF_UNIX;
     memcpy(sa.sun_path, inst->sock_path, strlen(inst->sock_path) + 1);
     inst->conn = inf_calloc(1, sizeof(*inst->conn));
-    h2o_socketpool_init_by_address(&inst->conn->pool, (struct sockaddr *)&sa, sizeof(sa), 0,
-                                   1024);
+    h2o_socketpool_init_by_address(&inst->conn->pool, (struct sockaddr *)&sa, sizeof(sa), 0, 1024);
     h2o_socketpool_set_timeout(&inst->conn->pool, sup->loop, 5000);
     inf_info("instance.spawned", "set=%s index=%d pid=%d socket=%s", set->label, inst->index,
              (int)pid, inst->sock_path);
@@ -530,11 +528,11 @@ json_t *instance_set_status_json(const struct instance_set *set)
     json_t *arr = json_array();
     for (int i = 0; i < set->spec.count; i++) {
         const struct instance *inst = &set->inst[i];
-        json_array_append_new(arr, json_pack("{s:i,s:s,s:i,s:i,s:i,s:s}", "index", inst->index,
-                                             "state", instance_state_name(inst->state), "pid",
-                                             (int)inst->pid, "restarts", inst->restarts,
-                                             "in_flight", inst->in_flight, "last_exit",
-                                             inst->last_exit));
+        json_array_append_new(arr,
+                              json_pack("{s:i,s:s,s:i,s:i,s:i,s:s}", "index", inst->index, "state",
+                                        instance_state_name(inst->state), "pid", (int)inst->pid,
+                                        "restarts", inst->restarts, "in_flight", inst->in_flight,
+                                        "last_exit", inst->last_exit));
     }
     return arr;
 }
