@@ -80,6 +80,28 @@ out=$(inferd online-deployment delete -e diabetes-endpoint -n green 2>&1)
 check_eq "deleting a deployment with traffic is refused" "1" "$?"
 check_match "with a clear message" "traffic" "$out"
 
+# --- deployment YAML errors change nothing ---
+printf 'name: teal\nendpoint_name: diabetes-endpoint\nmodel:\n  path: model-1/model/\ncolour: teal\n' > "$EX/teal.yml"
+out=$(inferd online-deployment create -f "$EX/teal.yml" 2>&1)
+check_eq "deployment YAML with an unknown key: exit 1" "1" "$?"
+check_match "names the key and the file" "teal.yml.*colour" "$out"
+printf 'name: teal\nendpoint_name: diabetes-endpoint\nmodel:\n  path: no-such-dir/\ncode_configuration:\n  code: code/\n  scoring_script: score.so\n' > "$EX/teal.yml"
+out=$(inferd online-deployment create -f "$EX/teal.yml" 2>&1)
+check_eq "deployment YAML with a missing model folder: exit 1" "1" "$?"
+check_match "names the folder" "no-such-dir" "$out"
+check_eq "no deployment was created" "blue green" \
+    "$(inferd online-deployment list -e diabetes-endpoint | jq -r '[.value[].name] | sort | join(" ")')"
+
+# --- updating a deployment replaces its instances ---
+out=$(inferd online-deployment update -e diabetes-endpoint -n green --set instance_count=2 2>&1)
+check_eq "update green to 2 instances: exit 0" "0" "$?"
+check_eq "green now runs 2 ready instances" "Ready Ready" \
+    "$(inferd online-deployment show -e diabetes-endpoint -n green | jq -r '[.instances[].state] | join(" ")')"
+check_eq "green's generation moved on" "2" \
+    "$(inferd online-deployment show -e diabetes-endpoint -n green | jq -r .generation)"
+check_eq "green still serves after the update" "200" \
+    "$(status_of "$(score diabetes-endpoint "$KEY" -H 'azureml-model-deployment: green')")"
+
 logs=$(inferd online-deployment get-logs -e diabetes-endpoint -n blue --lines 20)
 check_match "get-logs shows the instance log" "worker" "$logs"
 

@@ -105,5 +105,9 @@ check_eq "the same archive again: 200" "200" "$(status_of "$out")"
 check_eq "GET the artifact" "200" "$(status_of "$(api GET "/api/v1/artifacts/$id")")"
 check_eq "GET a bad artifact id: 400" "400" "$(status_of "$(api GET /api/v1/artifacts/xyz)")"
 
+out=$(curl -s -w '\n%{http_code}' -H 'Authorization: Bearer k' --data-binary @"$TEST_TMP/big.bin" \
+    "$INFERD_URL/endpoints/ep-one/score")
+check_eq "a scoring body over the limit: 413" "413" "$(status_of "$out")"
+
 check_stop "server stops cleanly"
 done_testing
