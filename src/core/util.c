@@ -95,14 +95,17 @@ static int buf_reserve(struct inf_buf *b, size_t extra)
 {
     if (extra > b->max - b->len)
         return INF_ETOOBIG;
-    size_t need = b->len + extra + 1;
+    size_t need = b->len + extra + 1; /* cannot overflow: len + extra <= max < SIZE_MAX */
     if (need <= b->cap)
         return 0;
+    size_t limit = b->max == SIZE_MAX ? SIZE_MAX : b->max + 1;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need)
-        cap *= 2;
-    if (cap > b->max + 1)
-        cap = b->max + 1;
+        cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
+    if (cap > limit)
+        cap = limit;
+    if (cap < need)
+        return INF_ETOOBIG;
     b->data = inf_realloc(b->data, cap);
     b->cap = cap;
     return 0;
@@ -244,9 +247,12 @@ int inf_mkdir_p(const char *path, mode_t mode, struct inf_err *err)
         if (tmp[i] == '/' || tmp[i] == '\0') {
             char saved = tmp[i];
             tmp[i] = '\0';
-            if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+            struct stat st;
+            if (mkdir(tmp, mode) != 0 &&
+                (errno != EEXIST || stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)))
                 return inf_err_set(err, INF_EIO, "cannot create directory %s: %s", tmp,
-                                   inf_strerror(errno));
+                                   errno == EEXIST ? "a file is in the way"
+                                                   : inf_strerror(errno));
             tmp[i] = saved;
         }
     }
@@ -353,6 +359,8 @@ char *inf_file_tail(const char *path, int lines, size_t max_bytes)
     if (fd < 0)
         return inf_strdup("");
     off_t size = lseek(fd, 0, SEEK_END);
+    if (size < 0)
+        size = 0;
     off_t start = size > (off_t)max_bytes ? size - (off_t)max_bytes : 0;
     size_t n = (size_t)(size - start);
     char *buf = inf_malloc(n + 1);
@@ -387,7 +395,8 @@ char *inf_file_tail(const char *path, int lines, size_t max_bytes)
 
 int inf_parse_long(const char *s, long min, long max, long *out)
 {
-    if (s == NULL || *s == '\0')
+    /* strtol would also take leading blanks and a '+': the contract is stricter. */
+    if (s == NULL || !(*s == '-' || (*s >= '0' && *s <= '9')))
         return -1;
     char *end = NULL;
     errno = 0;

@@ -29,6 +29,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "gateway/score.h"
+#include "http/listener.h"
 #include "http/respond.h"
 #include "server/pool.h"
 #include "supervisor/instance.h"
@@ -80,16 +81,6 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
-static void on_accept(h2o_socket_t *listener, const char *err)
-{
-    if (err != NULL)
-        return;
-    struct server *srv = listener->data;
-    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-    if (sock != NULL)
-        h2o_accept(&srv->accept_ctx, sock);
-}
-
 static int open_listener(struct server *srv, struct inf_err *err)
 {
     struct addrinfo hints, *res = NULL;
@@ -123,9 +114,7 @@ static int open_listener(struct server *srv, struct inf_err *err)
     int v6 = strchr(srv->host, ':') != NULL;
     snprintf(srv->base_url, sizeof(srv->base_url), "http://%s%s%s:%d", v6 ? "[" : "", srv->host,
              v6 ? "]" : "", srv->port);
-    srv->listener = h2o_evloop_socket_create(srv->h2o_ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
-    srv->listener->data = srv;
-    h2o_socket_read_start(srv->listener, on_accept);
+    srv->listener = listener_start(&srv->accept_ctx, fd);
     return 0;
 }
 
@@ -330,19 +319,25 @@ static void run_loop(struct server *srv)
         if (got_stop && !srv->stopping) {
             srv->stopping = 1;
             inf_info("server.stopping", "in_flight=%d", srv->in_flight);
-            h2o_socket_read_stop(srv->listener);
-            h2o_socket_close(srv->listener);
-            srv->listener = NULL;
+            listener_close(srv->listener);
+            listener_drain(srv->listener);
             drain_deadline = now + SHUTDOWN_DRAIN_MS;
         }
         if (!srv->stopping)
             continue;
-        if (!instances_stopped &&
-            ((srv->in_flight == 0 && !control_busy(srv->control)) || now >= drain_deadline)) {
+        /* Instances stop once no client connection is left (responses in
+         * flight have been written), or at the drain deadline. */
+        int idle = srv->in_flight == 0 && !control_busy(srv->control) &&
+                   listener_open_connections(srv->listener) == 0;
+        if (!instances_stopped && (idle || now >= drain_deadline)) {
+            inf_info("server.stopping_instances", "in_flight=%d connections=%zu",
+                     srv->in_flight, listener_open_connections(srv->listener));
+            listener_abort(srv->listener);
             deploy_stop_all(srv);
             instances_stopped = 1;
         }
-        if (instances_stopped && supervisor_idle(srv->supervisor) && pool_pending(srv->pool) == 0)
+        if (instances_stopped && supervisor_idle(srv->supervisor) &&
+            pool_pending(srv->pool) == 0 && listener_wait_idle(srv->listener, 0) == 0)
             break;
         if (instances_stopped && now >= drain_deadline + 15000) {
             inf_warn("server.stop_timeout", "%s", "killing remaining instances");
@@ -354,6 +349,8 @@ static void run_loop(struct server *srv)
 
 static void server_free(struct server *srv)
 {
+    listener_free(srv->listener);
+    srv->listener = NULL;
     control_free(srv->control);
     registry_fini(&srv->registry);
     supervisor_free(srv->supervisor);
@@ -420,8 +417,6 @@ int serve_main(int argc, char **argv)
     return 0;
 fail:
     fprintf(stderr, "inferd serve: %s\n", err.msg);
-    if (srv.listener != NULL)
-        h2o_socket_close(srv.listener);
     if (srv.supervisor != NULL) {
         deploy_stop_all(&srv);
         supervisor_kill_all(srv.supervisor);

@@ -19,6 +19,7 @@
 struct pool;
 struct supervisor;
 struct control;
+struct listener;
 
 struct server {
     /* configuration (read-only after start-up; any thread) */
@@ -39,7 +40,7 @@ struct server {
     h2o_globalconf_t h2o_config;
     h2o_context_t h2o_ctx;
     h2o_accept_ctx_t accept_ctx;
-    h2o_socket_t *listener;
+    struct listener *listener;
     h2o_multithread_queue_t *queue;
     h2o_timeout_t io_timeout;
     h2o_http1client_ctx_t client_ctx;

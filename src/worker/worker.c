@@ -30,6 +30,7 @@
 #include "backends/backend.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "http/listener.h"
 #include "core/util.h"
 
 #define WORKER_DEFAULT_MAX_BODY_BYTES ((size_t)100 * 1024 * 1024)
@@ -47,13 +48,6 @@ struct worker_opts {
     size_t max_body_bytes;
 };
 
-/* An accepted connection. h2o owns and closes the fd; the inode tells
- * whether a still-open fd with this number is the same connection. */
-struct conn {
-    int fd;
-    ino_t ino;
-};
-
 struct worker {
     struct worker_opts opts;
     const struct backend_ops *backend;
@@ -63,11 +57,7 @@ struct worker {
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     int listen_fd;
-    h2o_socket_t *listener;
-
-    struct conn *conns;
-    size_t n_conns;
-    size_t cap_conns;
+    struct listener *listener;
 };
 
 struct worker_handler {
@@ -344,69 +334,6 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
-/* ---- connections ---- */
-
-static int conn_alive(const struct conn *c)
-{
-    struct stat st;
-    return fstat(c->fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == c->ino;
-}
-
-/* Drops connections h2o has closed; returns how many remain. */
-static size_t conns_prune(struct worker *w)
-{
-    size_t kept = 0;
-    for (size_t i = 0; i < w->n_conns; i++)
-        if (conn_alive(&w->conns[i]))
-            w->conns[kept++] = w->conns[i];
-    w->n_conns = kept;
-    return kept;
-}
-
-static void conns_add(struct worker *w, int fd)
-{
-    struct stat st;
-    if (fstat(fd, &st) != 0)
-        return;
-    conns_prune(w);
-    if (w->n_conns == w->cap_conns) {
-        w->cap_conns = w->cap_conns != 0 ? 2 * w->cap_conns : 16;
-        w->conns = inf_realloc(w->conns, w->cap_conns * sizeof(*w->conns));
-    }
-    w->conns[w->n_conns++] = (struct conn){.fd = fd, .ino = st.st_ino};
-}
-
-/* shutdown(2) on every open connection: SHUT_RD makes an idle keep-alive
- * connection read EOF (h2o then closes it) while a response being written
- * still completes; SHUT_RDWR also fails the writes. */
-static void conns_shutdown(struct worker *w, int how)
-{
-    for (size_t i = 0; i < w->n_conns; i++)
-        if (conn_alive(&w->conns[i]))
-            shutdown(w->conns[i].fd, how);
-}
-
-static void on_accept(h2o_socket_t *listener, const char *err)
-{
-    struct worker *w = listener->data;
-    if (err != NULL) {
-        inf_error("worker.accept_failed", "error=\"%s\"", err);
-        return;
-    }
-    for (;;) {
-        int fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                inf_error("worker.accept_failed", "error=\"%s\"", inf_strerror(errno));
-            return;
-        }
-        conns_add(w, fd);
-        h2o_socket_t *sock =
-            h2o_evloop_socket_create(w->ctx.loop, fd, H2O_SOCKET_FLAG_IS_ACCEPTED_CONNECTION);
-        h2o_accept(&w->accept_ctx, sock);
-    }
-}
-
 /* ---- socket ---- */
 
 static int listen_unix(const char *path, int *fd_out, struct inf_err *err)
@@ -497,50 +424,31 @@ static void server_init(struct worker *w)
 
 static void server_start(struct worker *w)
 {
-    w->listener = h2o_evloop_socket_create(w->ctx.loop, w->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
-    w->listener->data = w;
-    h2o_socket_read_start(w->listener, on_accept);
-}
-
-/* Runs the loop until no connection is left or timeout_ms pass. */
-static size_t run_until_idle(struct worker *w, uint64_t timeout_ms)
-{
-    uint64_t deadline = inf_now_ms() + timeout_ms;
-    size_t left;
-    while ((left = conns_prune(w)) > 0 && inf_now_ms() < deadline)
-        h2o_evloop_run(w->ctx.loop, 10);
-    return left;
+    w->listener = listener_start(&w->accept_ctx, w->listen_fd);
 }
 
 /* Stops accepting, then lets open connections finish their responses. */
 static void server_drain(struct worker *w)
 {
-    h2o_socket_read_stop(w->listener);
-    h2o_socket_close(w->listener); /* closes listen_fd */
-    w->listener = NULL;
+    listener_close(w->listener);
     w->listen_fd = -1;
     unlink(w->opts.socket_path);
-
-    /* Requests still arriving on open connections get `Connection: close`.
-     * (Set directly: h2o_context_request_shutdown also arms HTTP/2's
-     * one-second GOAWAY timer, which we do not serve and cannot dispose.) */
-    w->ctx.shutdown_requested = 1;
-    conns_shutdown(w, SHUT_RD);
-    size_t left = run_until_idle(w, DRAIN_GRACE_MS);
+    listener_drain(w->listener);
+    size_t left = listener_wait_idle(w->listener, DRAIN_GRACE_MS);
     if (left > 0) {
         inf_warn("worker.drain_timeout", "connections=%zu grace_ms=%d", left, DRAIN_GRACE_MS);
-        conns_shutdown(w, SHUT_RDWR);
-        left = run_until_idle(w, DRAIN_FORCE_MS);
+        listener_abort(w->listener);
+        left = listener_wait_idle(w->listener, DRAIN_FORCE_MS);
     }
     if (left > 0)
         inf_error("worker.drain_failed", "connections=%zu", left);
-    /* One more turn: the loop frees the sockets closed in the last one. */
-    h2o_evloop_run(w->ctx.loop, 0);
 }
 
 static void server_fini(struct worker *w)
 {
     h2o_evloop_t *loop = w->ctx.loop;
+    listener_free(w->listener);
+    w->listener = NULL;
     h2o_context_dispose(&w->ctx);
 #if H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR <= 2
     /* h2o 2.2's evloop h2o_multithread_destroy_queue() forgets to free the
@@ -549,7 +457,6 @@ static void server_fini(struct worker *w)
 #endif
     h2o_evloop_destroy(loop);
     h2o_config_dispose(&w->config);
-    free(w->conns);
 }
 
 /* Listens and serves until a stop signal, then drains. Returns the exit status. */
