@@ -3,7 +3,7 @@
 BUILD   ?= build
 SAN     ?= 0
 CC      := gcc
-PKGS    := libh2o-evloop jansson yaml-0.1 sqlite3 libarchive libcurl openssl libjwt
+PKGS    := libh2o-evloop jansson yaml-0.1 sqlite3 libarchive libcurl openssl libjwt python3-embed
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla \
            -Werror=implicit-function-declaration -Werror
@@ -18,15 +18,37 @@ endif
 CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
 SRC       := $(shell find src -name '*.c' | sort)
+ifeq ($(NO_ONNX),1)
+SRC       := $(filter-out src/onnx/%,$(SRC))
+endif
 OBJ       := $(SRC:%.c=$(BUILD)/%.o)
 LIB_OBJ   := $(filter-out $(BUILD)/src/main.o,$(OBJ))
+.DEFAULT_GOAL := all
+ifneq ($(NO_ONNX),1)
+-include src/onnx/onnx.mk
+endif
 UNIT_SRC  := $(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort)
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 EX_SRC    := $(wildcard examples/*/code/*.c)
 EX_SO     := $(EX_SRC:%.c=%.so)
 
-.PHONY: all deps test unit asan demo clean lint fmt bench
-all: $(BUILD)/inferd $(EX_SO)
+.PHONY: all deps test unit asan demo clean lint fmt bench models
+all: $(BUILD)/inferd $(EX_SO) models
+
+# Example models trained at build time from data sets scikit-learn ships
+# (not committed: pickles are tied to the library versions that wrote them).
+PYTHON  := /usr/bin/python3.11
+MODELS  := $(if $(wildcard examples/sklearn-diabetes/train.py),examples/sklearn-diabetes/model-1/model/sklearn_regression_model.pkl) \
+           $(if $(wildcard examples/mlflow-iris/make_model.py),examples/mlflow-iris/model/MLmodel)
+models: $(MODELS)
+
+examples/sklearn-diabetes/model-1/model/sklearn_regression_model.pkl: examples/sklearn-diabetes/train.py
+	@echo "  MODEL   $@"
+	$(Q)$(PYTHON) $<
+
+examples/mlflow-iris/model/MLmodel: examples/mlflow-iris/make_model.py
+	@echo "  MODEL   $@"
+	$(Q)$(PYTHON) $< examples/mlflow-iris
 
 deps:
 	@scripts/deps.sh
@@ -83,6 +105,6 @@ fmt:
 	clang-format -i $(SRC) $(UNIT_SRC) $(EX_SRC)
 
 clean:
-	rm -rf build build-asan $(EX_SO)
+	rm -rf build build-asan $(EX_SO) $(MODELS) examples/mlflow-iris/model
 
 -include $(OBJ:.o=.d)

@@ -8,11 +8,12 @@ PACKAGES=(
     build-essential pkg-config
     libh2o-evloop-dev libjansson-dev libyaml-dev libsqlite3-dev libssl-dev
     libarchive-dev libcurl4-openssl-dev libjwt-dev libcmocka-dev
+    libpython3.11-dev python3.11 python3-numpy python3-pandas python3-sklearn python3-yaml
     curl jq perl
 )
 # Optional extras: `scripts/deps.sh --bench` adds the benchmark peers.
 if [ "${1:-}" = "--bench" ]; then
-    PACKAGES+=(wrk nginx-light)
+    PACKAGES+=(wrk nginx-light python3-flask gunicorn)
 fi
 
 missing=()

@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "server/server.h"
+#include "worker/run.h"
 #include "worker/worker.h"
 
 #ifndef INFERD_VERSION
@@ -24,6 +25,8 @@ static void usage(FILE *out)
             "  online-endpoint ...   create|show|list|update|delete|invoke|get-credentials|\n"
             "                        regenerate-keys\n"
             "  online-deployment ... create|show|list|update|delete|get-logs\n"
+            "  run ...               serve one scoring script or MLflow model locally, in the\n"
+            "                        foreground (like Azure's local inference server)\n"
             "  worker ...            run one instance (started by the server)\n"
             "  version               print the version\n"
             "\n"
@@ -42,6 +45,8 @@ int main(int argc, char **argv)
         return serve_main(argc - 1, argv + 1);
     if (strcmp(cmd, "worker") == 0)
         return worker_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "run") == 0)
+        return run_main(argc - 1, argv + 1);
     if (strcmp(cmd, "online-endpoint") == 0 || strcmp(cmd, "online-deployment") == 0)
         return cli_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

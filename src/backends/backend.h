@@ -43,6 +43,9 @@ struct backend_response {
     char *body; /* heap, freed by backend_response_fini */
     size_t body_len;
     char content_type[128];
+    /* Headers the scoring code added, "Name: value\r\n" lines (printable
+     * ASCII, names are tokens), "" if none. */
+    char extra_headers[1024];
 };
 
 struct backend_ops {

@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include "artifact/artifact.h"
@@ -502,6 +503,73 @@ static void keys_regenerate(struct control *ctl, h2o_req_t *req, struct endpoint
 
 /* ---- deployments ---- */
 
+/* Backends this build can run. "model" (no script) is resolved later, from
+ * the model's files, by resolve_model_backend(). */
+static int backend_check(const json_t *spec, struct inf_err *err)
+{
+    const char *backend = json_string_value(json_object_get(spec, "backend"));
+    static const char *const supported[] = {"native", "python", "mlflow", "model"};
+    for (size_t i = 0; backend != NULL && i < sizeof(supported) / sizeof(supported[0]); i++)
+        if (strcmp(backend, supported[i]) == 0)
+            return 0;
+    return inf_err_set(err, INF_EUNSUPPORTED,
+                       "this deployment needs the '%s' backend, which this build of inferd does "
+                       "not have yet; use a scoring script (score.py, see docs/python.md) or a "
+                       "native scoring library (.so, see docs/native-models.md)",
+                       backend != NULL ? backend : "?");
+}
+
+/* 1 if dir/MLmodel or dir/<one sub-folder>/MLmodel exists. */
+static int has_mlmodel(const char *dir)
+{
+    char *path = inf_asprintf("%s/MLmodel", dir);
+    struct stat st;
+    int found = stat(path, &st) == 0;
+    free(path);
+    DIR *d = found ? NULL : opendir(dir);
+    struct dirent *e;
+    while (d != NULL && !found && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        path = inf_asprintf("%s/%s/MLmodel", dir, e->d_name);
+        found = stat(path, &st) == 0;
+        free(path);
+    }
+    if (d != NULL)
+        closedir(d);
+    return found;
+}
+
+/* A deployment with a model and no script: an MLflow model folder is served
+ * by the mlflow backend; anything else needs a script (store thread). */
+static int resolve_model_backend(struct server *srv, json_t *spec, struct inf_err *err)
+{
+    const char *backend = json_string_value(json_object_get(spec, "backend"));
+    if (backend == NULL || strcmp(backend, "model") != 0)
+        return 0;
+    json_t *model = json_object_get(spec, "model");
+    const char *ref = json_string_value(json_object_get(model, "path"));
+    const char *type = json_string_value(json_object_get(model, "type"));
+    if (ref == NULL)
+        return inf_err_set(err, INF_EINVAL, "model.path: required when there is no "
+                                            "code_configuration");
+    char *dir = inf_asprintf("%s/%s", srv->artifacts_dir, ref + strlen(SPEC_ARTIFACT_PREFIX));
+    int mlflow = has_mlmodel(dir);
+    free(dir);
+    if (mlflow) {
+        json_object_set_new(spec, "backend", json_string("mlflow"));
+        return 0;
+    }
+    if (type != NULL && strcmp(type, "mlflow_model") == 0)
+        return inf_err_set(err, INF_EINVAL,
+                           "model: type is mlflow_model but the model folder has no MLmodel "
+                           "file (at its root or in its one sub-folder)");
+    return inf_err_set(err, INF_EUNSUPPORTED,
+                       "model: without code_configuration inferd can serve MLflow models (a "
+                       "folder with an MLmodel file); for other models add code_configuration "
+                       "with a scoring script (score.py)");
+}
+
 /* Checks on the store thread that the deployment's files exist. */
 static int check_artifacts(struct server *srv, const json_t *spec, struct inf_err *err)
 {
@@ -541,8 +609,11 @@ static int check_artifacts(struct server *srv, const json_t *spec, struct inf_er
 
 static void deployment_put_work(struct op *op, struct store *st)
 {
-    if (check_artifacts(op->ctl->srv, op->spec, &op->err) != 0)
+    if (check_artifacts(op->ctl->srv, op->spec, &op->err) != 0 ||
+        resolve_model_backend(op->ctl->srv, op->spec, &op->err) != 0)
         return;
+    free(op->spec_text);
+    op->spec_text = json_dumps(op->spec, JSON_COMPACT | JSON_SORT_KEYS);
     store_deployment_put(st, op->ep, op->dep, op->spec_text, op->created ? "Creating" : "Updating",
                          "", &op->generation, &op->err);
 }
@@ -571,24 +642,6 @@ static void deployment_put_apply(struct op *op)
     json_decref(o);
     inf_info("deployment.saved", "endpoint=%s deployment=%s generation=%lld", op->ep, op->dep,
              (long long)op->generation);
-}
-
-/* Backends this build can run. */
-static int backend_check(const json_t *spec, struct inf_err *err)
-{
-    const char *backend = json_string_value(json_object_get(spec, "backend"));
-    if (backend != NULL && strcmp(backend, "native") == 0)
-        return 0;
-    if (backend != NULL && strcmp(backend, "python") == 0)
-        return inf_err_set(err, INF_EUNSUPPORTED,
-                           "code_configuration.scoring_script: Python scoring scripts need the "
-                           "python backend, which this build of inferd does not have yet; use a "
-                           "native scoring library (.so, see docs/native-models.md)");
-    return inf_err_set(err, INF_EUNSUPPORTED,
-                       "this deployment needs the '%s' backend, which this build of inferd does "
-                       "not have yet; add code_configuration with a native scoring library "
-                       "(.so, see docs/native-models.md)",
-                       backend != NULL ? backend : "?");
 }
 
 static void deployment_put(struct control *ctl, h2o_req_t *req, struct endpoint *ep,

@@ -10,6 +10,8 @@
  */
 #include "control/deploy.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,32 +108,97 @@ static void on_set_event(struct instance_set *set, enum set_event ev, const char
     }
 }
 
-static char **build_env(const struct server *srv, const struct deployment *d, const char *model_dir)
+/* A NULL-terminated, heap-owned string vector that grows as it is filled. */
+struct strv {
+    char **v;
+    size_t n, cap;
+};
+
+static void strv_push(struct strv *sv, char *owned)
 {
-    json_t *vars = json_object_get(d->spec, "environment_variables");
-    size_t n = 0;
-    while (environ[n] != NULL)
-        n++;
-    char **env = inf_calloc(n + json_object_size(vars) + 8, sizeof(char *));
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        /* Ours come last and must not be duplicated from the server's env. */
-        if (strncmp(environ[i], "AZUREML_", 8) == 0)
-            continue;
-        env[k++] = inf_strdup(environ[i]);
+    if (sv->n + 2 > sv->cap) {
+        sv->cap = sv->cap ? sv->cap * 2 : 16;
+        sv->v = inf_realloc(sv->v, sv->cap * sizeof(char *));
     }
-    env[k++] = inf_asprintf("AZUREML_MODEL_DIR=%s", model_dir);
-    env[k++] = inf_asprintf("INFERD_ENDPOINT=%s", d->ep->name);
-    env[k++] = inf_asprintf("INFERD_DEPLOYMENT=%s", d->name);
-    env[k++] = inf_asprintf("INFERD_HOME=%s", srv->home);
+    sv->v[sv->n++] = owned;
+    sv->v[sv->n] = NULL;
+}
+
+static int env_has(const struct strv *sv, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < sv->n; i++)
+        if (strncmp(sv->v[i], name, len) == 0 && sv->v[i][len] == '=')
+            return 1;
+    return 0;
+}
+
+/* The instance's environment: the server's (minus AZUREML_*), the Azure
+ * variables a scoring script expects, then the deployment's own
+ * environment_variables, which win. Math libraries default to one thread
+ * per process: an instance scales with processes, not threads. */
+static char **build_env(const struct server *srv, const struct deployment *d,
+                        const char *model_dir, const char *script)
+{
+    struct strv env = {0};
+    for (size_t i = 0; environ[i] != NULL; i++)
+        if (strncmp(environ[i], "AZUREML_", 8) != 0)
+            strv_push(&env, inf_strdup(environ[i]));
+    strv_push(&env, inf_asprintf("AZUREML_MODEL_DIR=%s", model_dir));
+    if (script != NULL)
+        strv_push(&env, inf_asprintf("AZUREML_ENTRY_SCRIPT=%s", script));
+    strv_push(&env, inf_asprintf("INFERD_ENDPOINT=%s", d->ep->name));
+    strv_push(&env, inf_asprintf("INFERD_DEPLOYMENT=%s", d->name));
+    strv_push(&env, inf_asprintf("INFERD_HOME=%s", srv->home));
+    json_t *vars = json_object_get(d->spec, "environment_variables");
     const char *key;
     json_t *v;
     json_object_foreach(vars, key, v)
     {
-        env[k++] = inf_asprintf("%s=%s", key, json_string_value(v) ? json_string_value(v) : "");
+        const char *val = json_string_value(v);
+        strv_push(&env, inf_asprintf("%s=%s", key, val != NULL ? val : ""));
     }
-    env[k] = NULL;
-    return env;
+    static const char *const threads[] = {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                          "MKL_NUM_THREADS"};
+    for (size_t i = 0; i < sizeof(threads) / sizeof(threads[0]); i++)
+        if (json_object_get(vars, threads[i]) == NULL && !env_has(&env, threads[i]))
+            strv_push(&env, inf_asprintf("%s=1", threads[i]));
+    return env.v;
+}
+
+/* Processes per instance: WORKER_COUNT from environment_variables (as
+ * Azure's server reads it), else max_concurrent_requests_per_instance. */
+static int worker_count(const json_t *spec)
+{
+    const char *wc =
+        json_string_value(json_object_get(json_object_get(spec, "environment_variables"),
+                                          "WORKER_COUNT"));
+    long n;
+    if (wc != NULL && inf_parse_long(wc, 1, 64, &n) == 0)
+        return (int)n;
+    json_int_t c = json_integer_value(json_object_get(
+        json_object_get(spec, "request_settings"), "max_concurrent_requests_per_instance"));
+    return c < 1 ? 1 : c > 64 ? 64 : (int)c;
+}
+
+/* Writes the conda file the spec carries inline to a file the worker reads;
+ * returns its path (heap) or NULL when there is none. Rewritten at every
+ * start from the store, so no fsync is needed. */
+static char *write_conda_file(const struct server *srv, const struct deployment *d)
+{
+    const char *text = json_string_value(
+        json_object_get(json_object_get(d->spec, "environment"), "conda_file"));
+    if (text == NULL)
+        return NULL;
+    char *path = inf_asprintf("%s/%s.%s.%lld.conda.yml", srv->run_dir, d->ep->name, d->name,
+                              (long long)d->generation);
+    FILE *f = fopen(path, "we");
+    if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
+        inf_error("deployment.conda_file", "path=%s error=\"%s\"", path, inf_strerror(errno));
+        free(path);
+        return NULL;
+    }
+    return path;
 }
 
 static const char *artifact_of(const json_t *ref)
@@ -169,27 +236,32 @@ void deploy_start(struct server *srv, struct deployment *d)
     if (model == NULL)
         inf_mkdir_p(model_dir, 0700, NULL);
 
-    size_t argc = 0;
-    char **argv = inf_calloc(16, sizeof(char *));
-    argv[argc++] = inf_strdup("inferd");
-    argv[argc++] = inf_strdup("worker");
-    argv[argc++] = inf_strdup("--socket");
-    argv[argc++] = inf_strdup("{socket}");
-    argv[argc++] = inf_strdup("--backend");
-    argv[argc++] = inf_strdup(backend != NULL ? backend : "native");
-    argv[argc++] = inf_strdup("--model-dir");
-    argv[argc++] = inf_strdup(model_dir);
+    struct strv argv = {0};
+    static const char *const fixed[] = {"inferd", "worker", "--socket", "{socket}", "--backend"};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        strv_push(&argv, inf_strdup(fixed[i]));
+    strv_push(&argv, inf_strdup(backend != NULL ? backend : "native"));
+    strv_push(&argv, inf_strdup("--model-dir"));
+    strv_push(&argv, inf_strdup(model_dir));
     if (code_dir != NULL && script != NULL) {
-        argv[argc++] = inf_strdup("--code-dir");
-        argv[argc++] = inf_strdup(code_dir);
-        argv[argc++] = inf_strdup("--script");
-        argv[argc++] = inf_strdup(script);
+        strv_push(&argv, inf_strdup("--code-dir"));
+        strv_push(&argv, inf_strdup(code_dir));
+        strv_push(&argv, inf_strdup("--script"));
+        strv_push(&argv, inf_strdup(script));
     }
-    argv[argc] = NULL;
+    json_int_t timeout = json_integer_value(
+        json_object_get(json_object_get(d->spec, "request_settings"), "request_timeout_ms"));
+    strv_push(&argv, inf_asprintf("--timeout-ms=%lld", (long long)(timeout > 0 ? timeout : 5000)));
+    strv_push(&argv, inf_asprintf("--worker-count=%d", worker_count(d->spec)));
+    char *conda = write_conda_file(srv, d);
+    if (conda != NULL) {
+        strv_push(&argv, inf_strdup("--conda-file"));
+        strv_push(&argv, conda);
+    }
 
     struct instance_spec spec = {
-        .argv = argv,
-        .envp = build_env(srv, d, model_dir),
+        .argv = argv.v,
+        .envp = build_env(srv, d, model_dir, script),
         .log_dir = inf_asprintf("%s/%s/%s", srv->logs_dir, d->ep->name, d->name),
         .count = (int)json_integer_value(json_object_get(d->spec, "instance_count")),
         .startup_timeout_ms = startup_timeout_ms(d->spec),

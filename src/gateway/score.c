@@ -10,6 +10,7 @@
  */
 #include "gateway/score.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,6 +34,20 @@ struct score_ctx {
     char request_id[37];
     uint64_t start_us;
 };
+
+/* snprintf that returns the number of bytes written (never more than room - 1). */
+static size_t sprintf_safe(char *dst, size_t room, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static size_t sprintf_safe(char *dst, size_t room, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(dst, room, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return 0;
+    return (size_t)n < room ? (size_t)n : room - 1;
+}
 
 static void add_header(h2o_req_t *req, const char *name, const char *value)
 {
@@ -79,12 +94,46 @@ static void on_upstream(const struct upstream_result *res, void *data)
     h2o_send_inline(req, res->body.data != NULL ? res->body.data : "", res->body.len);
 }
 
-void gateway_score(struct server *srv, h2o_req_t *req, h2o_iovec_t name)
+/* Headers that describe this hop, not the request: never forwarded. The
+ * endpoint key stays at the gateway: scoring code never sees it. */
+static int hop_header(const h2o_iovec_t *name)
 {
-    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
-        respond_error(req, 405, "MethodNotAllowed", "use POST to score");
-        return;
+    static const char *const names[] = {"host",    "content-length",    "connection",
+                                        "keep-alive", "transfer-encoding", "te",
+                                        "upgrade", "proxy-connection",  "expect",
+                                        "authorization", "x-request-id"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (h2o_memis(name->base, name->len, names[i], strlen(names[i])))
+            return 1;
+    return 0;
+}
+
+/* The header block sent to the instance: the client's headers (h2o's
+ * parser has refused CR/LF in them) minus hop headers, plus our request id.
+ * Allocated in the request's pool. */
+static char *forwarded_headers(h2o_req_t *req, const char *request_id)
+{
+    size_t len = strlen("x-request-id: \r\n") + strlen(request_id) + 1;
+    for (size_t i = 0; i < req->headers.size; i++)
+        len += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    char *out = h2o_mem_alloc_pool(&req->pool, len);
+    char *p = out + sprintf_safe(out, len, "x-request-id: %s\r\n", request_id);
+    for (size_t i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        if (hop_header(h->name))
+            continue;
+        const char *orig = h->orig_name != NULL ? h->orig_name : h->name->base;
+        p += sprintf_safe(p, len - (size_t)(p - out), "%.*s: %.*s\r\n", (int)h->name->len, orig,
+                          (int)h->value.len, h->value.base);
     }
+    return out;
+}
+
+/* Routes req to an instance of endpoint `name` and forwards it there as
+ * `method upstream_path`. */
+static void forward(struct server *srv, h2o_req_t *req, h2o_iovec_t name, const char *method,
+                    const char *upstream_path)
+{
     struct endpoint *ep = registry_find(&srv->registry, name.base, name.len);
     if (ep == NULL) {
         respond_error(req, 404, "NotFound", "endpoint '%.*s' not found", (int)name.len, name.base);
@@ -138,16 +187,40 @@ void gateway_score(struct server *srv, h2o_req_t *req, h2o_iovec_t name)
     c->conn = instance_acquire(inst);
     srv->in_flight++;
 
-    char headers[512];
-    int hlen = snprintf(headers, sizeof(headers), "x-request-id: %s\r\n", c->request_id);
-    ssize_t ct = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
-    if (ct >= 0) {
-        h2o_iovec_t v = req->headers.entries[ct].value;
-        /* h2o's parser has already refused CR/LF inside header values. */
-        if (v.len <= 200)
-            snprintf(headers + hlen, sizeof(headers) - (size_t)hlen, "Content-Type: %.*s\r\n",
-                     (int)v.len, v.base);
-    }
-    upstream_start(&srv->client_ctx, &c->conn->pool, "POST", "/score", headers, req->entity,
+    char *headers = forwarded_headers(req, c->request_id);
+    upstream_start(&srv->client_ctx, &c->conn->pool, method, upstream_path, headers, req->entity,
                    MAX_RESPONSE_BYTES, on_upstream, c);
+}
+
+void gateway_score(struct server *srv, h2o_req_t *req, h2o_iovec_t name)
+{
+    int get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
+    if (!get && !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        respond_error(req, 405, "MethodNotAllowed", "use POST (or GET with query parameters) to "
+                                                    "score");
+        return;
+    }
+    /* The query string travels with GET: Azure passes it to run() as JSON. */
+    const char *path = "/score";
+    if (get && req->query_at != SIZE_MAX)
+        path = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("/score")),
+                          h2o_iovec_init(req->path.base + req->query_at,
+                                         req->path.len - req->query_at))
+                   .base;
+    forward(srv, req, name, get ? "GET" : "POST", path);
+}
+
+void gateway_swagger(struct server *srv, h2o_req_t *req, h2o_iovec_t name)
+{
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
+        respond_error(req, 405, "MethodNotAllowed", "use GET for swagger.json");
+        return;
+    }
+    const char *path = "/swagger.json";
+    if (req->query_at != SIZE_MAX)
+        path = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("/swagger.json")),
+                          h2o_iovec_init(req->path.base + req->query_at,
+                                         req->path.len - req->query_at))
+                   .base;
+    forward(srv, req, name, "GET", path);
 }

@@ -15,4 +15,9 @@ struct server;
 /* Handles a request for endpoint `name` whose path ended in /score. */
 void gateway_score(struct server *srv, h2o_req_t *req, h2o_iovec_t name);
 
+/* GET /endpoints/{name}/swagger.json[?version=2|3]: the Swagger document of
+ * the deployment that would serve a scoring request (traffic split or pin),
+ * from one of its instances. Same key as scoring. */
+void gateway_swagger(struct server *srv, h2o_req_t *req, h2o_iovec_t name);
+
 #endif

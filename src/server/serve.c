@@ -70,10 +70,17 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (path.len > plen && memcmp(path.base, prefix, plen) == 0) {
         h2o_iovec_t rest = h2o_iovec_init(path.base + plen, path.len - plen);
         const char *slash = memchr(rest.base, '/', rest.len);
-        if (slash != NULL &&
-            h2o_memis(slash, rest.len - (size_t)(slash - rest.base), H2O_STRLIT("/score"))) {
-            gateway_score(srv, req, h2o_iovec_init(rest.base, (size_t)(slash - rest.base)));
-            return 0;
+        if (slash != NULL) {
+            h2o_iovec_t name = h2o_iovec_init(rest.base, (size_t)(slash - rest.base));
+            h2o_iovec_t tail = h2o_iovec_init(slash, rest.len - name.len);
+            if (h2o_memis(tail.base, tail.len, H2O_STRLIT("/score"))) {
+                gateway_score(srv, req, name);
+                return 0;
+            }
+            if (h2o_memis(tail.base, tail.len, H2O_STRLIT("/swagger.json"))) {
+                gateway_swagger(srv, req, name);
+                return 0;
+            }
         }
     }
     respond_error(req, 404, "NotFound", "no route for %.*s %.*s", (int)req->method.len,

@@ -65,9 +65,9 @@ check_eq "deployment with local paths over the API: 400" "400" "$(status_of "$ou
 check_match "names model.path" "model.path" "$(body_of "$out")"
 
 out=$(api PUT /api/v1/online-endpoints/ep-one/deployments/blue \
-    -d "{\"model\": {\"path\": \"artifact:$fake\"}, \"code_configuration\": {\"code\": \"artifact:$fake\", \"scoring_script\": \"score.py\"}}")
-check_eq "a Python script in this build: 400" "400" "$(status_of "$out")"
-check_match "says the python backend is missing" "python backend" "$(body_of "$out")"
+    -d '{"environment": {"inference_config": {"liveness_route": {"port": 5001, "path": "/"}, "readiness_route": {"port": 5001, "path": "/"}, "scoring_route": {"port": 5001, "path": "/score"}}}}')
+check_eq "a custom container (inference_config) in this build: 400" "400" "$(status_of "$out")"
+check_match "says which backend is missing" "custom" "$(body_of "$out")"
 
 out=$(api PUT /api/v1/online-endpoints/ep-one/deployments/blue -d '{"model": "azureml:my-model:1"}')
 check_eq "azureml: model reference: 400" "400" "$(status_of "$out")"

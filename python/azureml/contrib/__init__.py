@@ -1,0 +1,4 @@
+"""``azureml.contrib``: a namespace, extended like ``azureml`` itself."""
+from pkgutil import extend_path
+
+__path__ = extend_path(__path__, __name__)

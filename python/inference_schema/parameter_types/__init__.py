@@ -1,0 +1,1 @@
+"""Parameter types: how one run() input or output is deserialised and documented."""
