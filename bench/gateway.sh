@@ -15,8 +15,9 @@ DURATION=${1:-10}
 CONNS=${2:-32}
 ROUNDS=${3:-2}
 scripts/deps.sh --bench
-make --no-print-directory all >/dev/null
-BIN="$PWD/build/inferd"
+BUILD=${BUILD:-build}
+make --no-print-directory BUILD="$BUILD" all >/dev/null
+BIN="$PWD/$BUILD/inferd"
 EX="$PWD/examples/diabetes"
 TMP=$(mktemp -d /tmp/inferd-bench.XXXXXX)
 PIDS=()

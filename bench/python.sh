@@ -13,8 +13,9 @@ DURATION=${1:-5}
 PROCS=${2:-2}
 CONCS=${3:-"1 8 32"}
 scripts/deps.sh --bench
-make --no-print-directory all >/dev/null
-BIN="$PWD/build/inferd"
+BUILD=${BUILD:-build}
+make --no-print-directory BUILD="$BUILD" all >/dev/null
+BIN="$PWD/$BUILD/inferd"
 TMP=$(mktemp -d /tmp/inferd-bench-py.XXXXXX)
 PIDS=()
 cleanup() {
