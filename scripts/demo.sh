@@ -53,6 +53,20 @@ for i in $(seq 1 10); do
     printf '  request %2d -> %-28s answered by %s\n' "$i" "$out" "$(sed -n 's/^deployment: //p' "$HOME_DIR/who")"
 done
 
+step "Azure's scikit-learn sample: its score.py, conda.yaml and YAML, unchanged"
+SK="$PWD/examples/sklearn-diabetes"
+run "$BIN" online-endpoint create -f "$SK/endpoint.yml" | jq -c '{name, scoring_uri}'
+run "$BIN" online-deployment create -f "$SK/blue-deployment.yml" --all-traffic |
+    jq -c '{name, backend, provisioning_state}'
+run "$BIN" online-endpoint invoke -n sklearn-endpoint --request-file "$SK/sample-request.json"
+
+step "An MLflow model with no scoring script (type: mlflow_model)"
+ML="$PWD/examples/mlflow-iris"
+run "$BIN" online-endpoint create -f "$ML/endpoint.yml" | jq -c '{name, scoring_uri}'
+run "$BIN" online-deployment create -f "$ML/deployment.yml" --all-traffic |
+    jq -c '{name, backend, provisioning_state}'
+run "$BIN" online-endpoint invoke -n iris-endpoint --request-file "$ML/sample-request.json"
+
 KEY=$("$BIN" online-endpoint get-credentials -n diabetes-endpoint | jq -r .primaryKey)
 step "The same call with curl"
 echo "curl -H 'Authorization: Bearer \$KEY' -H 'Content-Type: application/json' \\"
@@ -69,6 +83,8 @@ cat <<EOT
   build/inferd online-endpoint invoke -n diabetes-endpoint -r examples/diabetes/sample-request.json
   build/inferd online-deployment get-logs -e diabetes-endpoint -n blue --lines 20
   build/inferd online-endpoint get-credentials -n diabetes-endpoint
+  build/inferd run --entry-script examples/sklearn-diabetes/onlinescoring/score.py \\
+                   --model-dir examples/sklearn-diabetes/model-1      # local, no server
   See README.md for the tour and docs/ for the YAML, CLI and REST references.
 EOT
 
