@@ -17,6 +17,8 @@
 #include "gateway/route.h"
 
 struct instance_set;
+struct admission;
+struct mirror;
 
 #define REGISTRY_KEY_LEN 64 /* hex chars of an endpoint key */
 
@@ -32,6 +34,7 @@ struct deployment {
     struct instance_set *active;  /* serving; NULL if none */
     struct instance_set *pending; /* starting `pending_generation`; NULL if none */
     int64_t pending_generation;
+    struct admission *admission; /* gateway: concurrency limit and queue (admission.c) */
 };
 
 struct endpoint {
@@ -45,6 +48,7 @@ struct endpoint {
     size_t ndeps;
     struct route_table route;
     struct deployment *route_deps[ROUTE_MAX_ENTRIES];
+    struct mirror *mirror; /* gateway: mirror selection and report (mirror.c) */
 };
 
 struct registry {

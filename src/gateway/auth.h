@@ -1,0 +1,33 @@
+/*
+ * auth: data-plane credentials. An endpoint in `key` mode accepts its
+ * primary or secondary key; one in `aml_token` mode accepts only tokens
+ * issued for it: HS256 JWTs signed with the server's secret, carrying the
+ * endpoint name and an expiry. The two modes are exclusive, as upstream.
+ * Pure functions over their inputs (the secret is passed in); any thread.
+ */
+#ifndef INF_GATEWAY_AUTH_H
+#define INF_GATEWAY_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+struct endpoint;
+
+#define AUTH_SECRET_HEX_LEN 64
+
+/* Checks `cred` (the Bearer value) for ep at time now. 0, or INF_EAUTH with
+ * a message that says what is wrong (missing, wrong key, expired token,
+ * token for another endpoint, a key sent to a token endpoint...). */
+int auth_check(const struct endpoint *ep, const char *secret, const char *cred, size_t cred_len,
+               int64_t now, struct inf_err *err);
+
+/* Issues a token for endpoint `name` valid for ttl_s seconds from now:
+ * *token is a heap string (caller frees); *expires_at and *refresh_after are
+ * unix seconds (refresh after half the lifetime). */
+int auth_issue_token(const char *secret, const char *name, int64_t now, int64_t ttl_s,
+                     char **token, int64_t *expires_at, int64_t *refresh_after,
+                     struct inf_err *err);
+
+#endif
