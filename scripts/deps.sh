@@ -9,7 +9,8 @@ PACKAGES=(
     libh2o-evloop-dev libjansson-dev libyaml-dev libsqlite3-dev libssl-dev
     libarchive-dev libcurl4-openssl-dev libjwt-dev libcmocka-dev
     libpython3.11-dev python3.11 python3-numpy python3-pandas python3-sklearn python3-yaml
-    curl jq perl
+    libonnx-dev libprotobuf-c-dev protobuf-c-compiler libopenblas-dev python3-onnx
+    curl jq perl prometheus
 )
 # Optional extras: `scripts/deps.sh --bench` adds the benchmark peers.
 if [ "${1:-}" = "--bench" ]; then
@@ -34,4 +35,17 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# Packages that ship a daemon (prometheus: we only use its promtool) must not
+# start one: a policy-rc.d that refuses service starts, for this install only.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    own_policy=1
+    trap '$SUDO rm -f "$policy"' EXIT
+fi
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ "$own_policy" = 1 ]; then
+    $SUDO rm -f "$policy"
+fi

@@ -237,6 +237,16 @@ static int endpoint_show(struct cli *c, const struct args *a)
     return call_and_print(c, "GET", endpoint_path(name), NULL);
 }
 
+static int endpoint_mirror_report(struct cli *c, const struct args *a)
+{
+    const char *name;
+    int rc = cli_name_opt(c, a, "name", "endpoint name", &name);
+    if (rc != 0)
+        return rc;
+    char *path = inf_asprintf("/api/v1/online-endpoints/%s/mirror-report", name);
+    return call_and_print(c, "GET", path, NULL);
+}
+
 static int endpoint_list(struct cli *c, const struct args *a)
 {
     (void)a;
@@ -252,13 +262,59 @@ static int endpoint_delete(struct cli *c, const struct args *a)
     return call_and_print(c, "DELETE", endpoint_path(name), NULL);
 }
 
+/* *token_mode: 1 if endpoint `name` uses aml_token auth, 0 for keys. */
+static int uses_tokens(struct cli *c, const char *name, int *token_mode)
+{
+    char *path = endpoint_path(name);
+    json_t *ep = NULL;
+    int rc = cli_api(c, "GET", path, NULL, &ep);
+    free(path);
+    if (rc == 0) {
+        const char *mode = json_string_value(json_object_get(ep, "auth_mode"));
+        *token_mode = mode != NULL && strcmp(mode, "aml_token") == 0;
+    }
+    json_decref(ep);
+    return rc;
+}
+
+/* A fresh token for aml_token endpoint `name`: the server's answer. */
+static int new_token(struct cli *c, const char *name, json_t **out)
+{
+    char *path = inf_asprintf("/api/v1/online-endpoints/%s/token", name);
+    int rc = cli_api(c, "POST", path, NULL, out);
+    free(path);
+    if (rc == 0 && !json_is_string(json_object_get(*out, "accessToken"))) {
+        json_decref(*out);
+        *out = NULL;
+        rc = cli_fail("endpoint '%s': the server's token answer has no accessToken", name);
+    }
+    return rc;
+}
+
 static int endpoint_get_credentials(struct cli *c, const struct args *a)
 {
     const char *name;
+    int token_mode = 0;
     int rc = cli_name_opt(c, a, "name", "endpoint name", &name);
+    if (rc == 0)
+        rc = uses_tokens(c, name, &token_mode);
     if (rc != 0)
         return rc;
-    return call_and_print(c, "GET", inf_asprintf("/api/v1/online-endpoints/%s/keys", name), NULL);
+    if (!token_mode)
+        return call_and_print(c, "GET", inf_asprintf("/api/v1/online-endpoints/%s/keys", name),
+                              NULL);
+    json_t *token = NULL;
+    rc = new_token(c, name, &token);
+    if (rc == 0) {
+        static const char *const shown[] = {"accessToken", "expiryTimeUtc", "refreshAfterTimeUtc"};
+        json_t *o = json_object();
+        for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++)
+            json_object_set(o, shown[i], json_object_get(token, shown[i]));
+        rc = cli_print_json(o);
+        json_decref(o);
+    }
+    json_decref(token);
+    return rc;
 }
 
 static int endpoint_regenerate_keys(struct cli *c, const struct args *a)
@@ -279,24 +335,33 @@ static int endpoint_regenerate_keys(struct cli *c, const struct args *a)
     return rc;
 }
 
-/* The key (or, for aml_token endpoints, the token) to score with, as a new
- * string. */
+/* The primary key (or, for aml_token endpoints, a fresh token) to score
+ * with, as a new string. */
 static int scoring_key(struct cli *c, const char *name, char **out)
 {
+    int token_mode = 0;
+    int rc = uses_tokens(c, name, &token_mode);
+    if (rc != 0)
+        return rc;
+    if (token_mode) {
+        json_t *token = NULL;
+        rc = new_token(c, name, &token);
+        if (rc == 0)
+            *out = inf_strdup(json_string_value(json_object_get(token, "accessToken")));
+        json_decref(token);
+        return rc;
+    }
     char *path = inf_asprintf("/api/v1/online-endpoints/%s/keys", name);
     json_t *keys = NULL;
-    int rc = cli_api(c, "GET", path, NULL, &keys);
+    rc = cli_api(c, "GET", path, NULL, &keys);
     free(path);
     if (rc != 0)
         return rc;
     const char *key = json_string_value(json_object_get(keys, "primaryKey"));
-    if (key == NULL)
-        key = json_string_value(json_object_get(keys, "accessToken"));
     if (key != NULL)
         *out = inf_strdup(key);
     else
-        rc =
-            cli_fail("endpoint '%s': the server returned neither primaryKey nor accessToken", name);
+        rc = cli_fail("endpoint '%s': the server's keys answer has no primaryKey", name);
     json_decref(keys);
     return rc;
 }
@@ -435,11 +500,15 @@ static const struct cli_verb verbs[] = {
          endpoint_delete),
     VERB("invoke", "-n NAME -r FILE [-d DEPLOYMENT] [--show-deployment]",
          "Score a request; prints the response body as is.", invoke_opts, endpoint_invoke),
-    VERB("get-credentials", "-n NAME", "Show the endpoint's keys.", name_opts,
+    VERB("get-credentials", "-n NAME",
+         "Show the endpoint's keys, or a new token for an aml_token endpoint.", name_opts,
          endpoint_get_credentials),
     VERB("regenerate-keys", "-n NAME --key-type primary|secondary",
          "Replace a key; the old one stops working at once.", regenerate_opts,
          endpoint_regenerate_keys),
+    VERB("mirror-report", "-n NAME",
+         "Compare the mirror deployment with live traffic: agreement and latencies.",
+         name_opts, endpoint_mirror_report),
 };
 
 const struct cli_group cli_endpoint_group = {

@@ -18,8 +18,12 @@
 #include "artifact/artifact.h"
 #include "control/deploy.h"
 #include "control/registry.h"
+#include "gateway/metrics.h"
+#include "gateway/mirror.h"
+#include "control/tokens.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "gateway/auth.h"
 #include "http/respond.h"
 #include "server/pool.h"
 #include "server/server.h"
@@ -449,6 +453,7 @@ static void endpoint_delete_apply(struct op *op)
     if (ep != NULL) {
         for (size_t i = 0; i < ep->ndeps; i++)
             deploy_stop(ep->deps[i]);
+        metrics_forget(srv->metrics, ep->name, NULL);
         registry_remove(&srv->registry, ep);
     }
     json_t *o = json_object();
@@ -703,6 +708,7 @@ static void deployment_delete_apply(struct op *op)
             endpoint_set_spec(ep, op->spec);
             op->spec = NULL;
         }
+        metrics_forget(srv->metrics, ep->name, d->name);
         endpoint_remove_deployment(ep, d);
     }
     json_t *o = json_object();
@@ -762,6 +768,19 @@ static void deployment_logs(struct control *ctl, h2o_req_t *req, struct endpoint
     op->lines = (int)query_long(req, "lines", 1, 1000000, DEFAULT_LOG_LINES);
     op->instance = (int)query_long(req, "instance", 0, count > 0 ? count - 1 : 0, 0);
     op_submit(op);
+}
+
+/* GET .../mirror-report: how the mirror deployment compares with live
+ * traffic (see gateway/mirror.h). */
+static void mirror_report_respond(h2o_req_t *req, const struct endpoint *ep)
+{
+    json_t *o = ep->mirror != NULL ? mirror_report(ep->mirror)
+                                   : json_pack("{s:n,s:i,s:I}", "deployment", "percent", 0,
+                                               "mirrored", (json_int_t)0);
+    json_object_set_new(o, "endpoint", json_string(ep->name));
+    json_object_set(o, "mirror_traffic", json_object_get(ep->spec, "mirror_traffic"));
+    respond_json(req, 200, o);
+    json_decref(o);
 }
 
 /* ---- routing ---- */
@@ -846,8 +865,18 @@ static void route_endpoints(struct control *ctl, h2o_req_t *req, char **seg, int
         op_submit(op);
     } else if (n == 3 && strcmp(seg[2], "traffic") == 0 && method_is(req, "PUT")) {
         traffic_put(ctl, req, ep);
+    } else if (n == 3 && strcmp(seg[2], "mirror-report") == 0 && method_is(req, "GET")) {
+        mirror_report_respond(req, ep);
     } else if (n == 3 && strcmp(seg[2], "keys") == 0 && method_is(req, "GET")) {
-        keys_respond(req, ep);
+        if (auth_is_token_mode(ep))
+            respond_error(req, 400, "BadRequest",
+                          "endpoint '%s' uses aml_token auth: get a token with POST "
+                          "/api/v1/online-endpoints/%s/token",
+                          ep->name, ep->name);
+        else
+            keys_respond(req, ep);
+    } else if (n == 3 && strcmp(seg[2], "token") == 0 && method_is(req, "POST")) {
+        tokens_handle(ctl->srv, req, ep);
     } else if (n == 4 && strcmp(seg[2], "keys") == 0 && strcmp(seg[3], "regenerate") == 0 &&
                method_is(req, "POST")) {
         keys_regenerate(ctl, req, ep);

@@ -7,10 +7,15 @@
  * one keeps serving. The provisioning state moves Creating/Updating →
  * Succeeded | Failed and is written to the store in the background, guarded
  * by the generation so a late write never overwrites a newer spec's state.
+ *
+ * What happens to the sets and their instances (started, ready, probe
+ * failures, restarts, drained) becomes the deployment's event list, each
+ * message prefixed with the generation it concerns.
  */
 #include "control/deploy.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,39 +77,101 @@ static void set_state(struct server *srv, struct deployment *d, int64_t generati
     pool_submit(srv->pool, &t->task);
 }
 
+/* The callback data of one instance set. A set that is not detached is
+ * d->active or d->pending, so d is valid for its events; once detached only
+ * SET_STOPPED follows, when d may be gone. */
 struct set_owner {
     struct server *srv;
     struct deployment *d;
+    char *endpoint; /* names to find d again at SET_STOPPED */
+    char *name;
     int64_t generation;
+    int served; /* the set became active */
 };
 
-static void on_set_event(struct instance_set *set, enum set_event ev, const char *reason,
-                         void *data)
+static void owner_free(struct set_owner *owner)
+{
+    free(owner->endpoint);
+    free(owner->name);
+    free(owner);
+}
+
+/* Appends an event about `generation` to d (time 0: now). */
+__attribute__((format(printf, 6, 7))) static void
+add_event(struct deployment *d, int64_t generation, int64_t time, enum deployment_event_type type,
+          const char *reason, const char *fmt, ...)
+{
+    char text[DEPLOYMENT_EVENT_BYTES];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    char *message = inf_asprintf("generation %lld: %s", (long long)generation, text);
+    deployment_add_event(d, time, type, reason, message);
+    free(message);
+}
+
+/* A set that served has drained and stopped: tell its deployment, if it
+ * still exists (a deleted one is not found; one deleted and created again
+ * under the same name at the same address during the drain would get the
+ * event too, which is harmless). */
+static void set_stopped(struct set_owner *owner)
+{
+    if (!owner->served)
+        return;
+    struct registry *reg = &owner->srv->registry;
+    struct endpoint *ep = registry_find(reg, owner->endpoint, strlen(owner->endpoint));
+    struct deployment *d = ep != NULL ? endpoint_find(ep, owner->name, strlen(owner->name)) : NULL;
+    if (d != owner->d)
+        return;
+    add_event(d, owner->generation, 0, DEPLOYMENT_EVENT_NORMAL, "Drained",
+              "instances drained and stopped");
+}
+
+static void on_set_event(struct instance_set *set, const struct set_report *r, void *data)
 {
     struct set_owner *owner = data;
     struct deployment *d = owner->d;
-    if (ev == SET_STOPPED) {
-        free(owner);
+    switch (r->ev) {
+    case SET_STOPPED:
+        set_stopped(owner);
+        owner_free(owner);
         return;
-    }
-    if (d->pending != set) {
+    case SET_EVENT:
+        add_event(d, owner->generation, r->time,
+                  r->warning ? DEPLOYMENT_EVENT_WARNING : DEPLOYMENT_EVENT_NORMAL, r->reason, "%s",
+                  r->message);
         return;
+    case SET_READY:
+    case SET_FAILED:
+        break;
     }
+    if (d->pending != set)
+        return;
     d->pending = NULL;
-    if (ev == SET_READY) {
+    if (r->ev == SET_READY) {
         struct instance_set *old = d->active;
         d->active = set;
+        owner->served = 1;
         if (old != NULL)
             instance_set_stop(old, DRAIN_MS);
+        int total, ready;
+        instance_set_counts(set, &total, &ready);
         inf_info("deployment.succeeded", "endpoint=%s deployment=%s generation=%lld", d->ep->name,
                  d->name, (long long)owner->generation);
+        add_event(d, owner->generation, 0, DEPLOYMENT_EVENT_NORMAL, "DeploymentSucceeded",
+                  "%d instance(s) ready and serving%s", total,
+                  old != NULL ? "; the previous instances drain and stop" : "");
         set_state(owner->srv, d, owner->generation, "Succeeded", "");
     } else {
         /* The set is stopping itself; detach so only SET_STOPPED follows. */
         instance_set_stop(set, 0);
         inf_warn("deployment.failed", "endpoint=%s deployment=%s generation=%lld", d->ep->name,
                  d->name, (long long)owner->generation);
-        set_state(owner->srv, d, owner->generation, "Failed", reason);
+        add_event(d, owner->generation, 0, DEPLOYMENT_EVENT_WARNING, "DeploymentFailed",
+                  "start-up failed: %s%s", r->message,
+                  d->active != NULL ? "; the previous instances keep serving" : "");
+        set_state(owner->srv, d, owner->generation, "Failed", r->reason);
     }
 }
 
@@ -137,8 +204,8 @@ static int env_has(const struct strv *sv, const char *name)
  * variables a scoring script expects, then the deployment's own
  * environment_variables, which win. Math libraries default to one thread
  * per process: an instance scales with processes, not threads. */
-static char **build_env(const struct server *srv, const struct deployment *d,
-                        const char *model_dir, const char *script)
+static char **build_env(const struct server *srv, const struct deployment *d, const char *model_dir,
+                        const char *script)
 {
     struct strv env = {0};
     for (size_t i = 0; environ[i] != NULL; i++)
@@ -166,18 +233,36 @@ static char **build_env(const struct server *srv, const struct deployment *d,
     return env.v;
 }
 
+/* How long the instance lets one scoring call run before killing it. The
+ * gateway answers 408 at request_timeout_ms; the instance gives the call
+ * a little longer, so the client sees the platform's 408 and the stuck
+ * process is recycled right after. SCORING_TIMEOUT_MS in
+ * environment_variables (as on Azure's inference server) sets it instead:
+ * below request_timeout_ms it gives Azure's 500 "Scoring timeout" answer. */
+#define SCORING_TIMEOUT_GRACE_MS 250
+static long long scoring_timeout_ms(const json_t *spec, json_int_t request_timeout_ms)
+{
+    const char *env = json_string_value(json_object_get(
+        json_object_get(spec, "environment_variables"), "SCORING_TIMEOUT_MS"));
+    long v;
+    if (env != NULL && inf_parse_long(env, 1, 180000, &v) == 0)
+        return v;
+    long long t = request_timeout_ms > 0 ? request_timeout_ms : 5000;
+    t += SCORING_TIMEOUT_GRACE_MS;
+    return t > 180000 ? 180000 : t;
+}
+
 /* Processes per instance: WORKER_COUNT from environment_variables (as
  * Azure's server reads it), else max_concurrent_requests_per_instance. */
 static int worker_count(const json_t *spec)
 {
-    const char *wc =
-        json_string_value(json_object_get(json_object_get(spec, "environment_variables"),
-                                          "WORKER_COUNT"));
+    const char *wc = json_string_value(
+        json_object_get(json_object_get(spec, "environment_variables"), "WORKER_COUNT"));
     long n;
     if (wc != NULL && inf_parse_long(wc, 1, 64, &n) == 0)
         return (int)n;
-    json_int_t c = json_integer_value(json_object_get(
-        json_object_get(spec, "request_settings"), "max_concurrent_requests_per_instance"));
+    json_int_t c = json_integer_value(json_object_get(json_object_get(spec, "request_settings"),
+                                                      "max_concurrent_requests_per_instance"));
     return c < 1 ? 1 : c > 64 ? 64 : (int)c;
 }
 
@@ -186,8 +271,8 @@ static int worker_count(const json_t *spec)
  * start from the store, so no fsync is needed. */
 static char *write_conda_file(const struct server *srv, const struct deployment *d)
 {
-    const char *text = json_string_value(
-        json_object_get(json_object_get(d->spec, "environment"), "conda_file"));
+    const char *text =
+        json_string_value(json_object_get(json_object_get(d->spec, "environment"), "conda_file"));
     if (text == NULL)
         return NULL;
     char *path = inf_asprintf("%s/%s.%s.%lld.conda.yml", srv->run_dir, d->ep->name, d->name,
@@ -206,6 +291,26 @@ static const char *artifact_of(const json_t *ref)
     const char *s = json_string_value(ref);
     size_t plen = strlen(SPEC_ARTIFACT_PREFIX);
     return s != NULL && strncmp(s, SPEC_ARTIFACT_PREFIX, plen) == 0 ? s + plen : NULL;
+}
+
+static uint64_t seconds_ms(const json_t *probe, const char *key)
+{
+    json_int_t s = json_integer_value(json_object_get(probe, key));
+    return s > 0 ? (uint64_t)s * 1000u : 0;
+}
+
+/* One probe's settings from the normalised spec (validated there; missing
+ * fields stay 0 and take the supervisor's defaults). */
+static struct probe_cfg probe_cfg_from_spec(const json_t *spec, const char *key)
+{
+    const json_t *probe = json_object_get(spec, key);
+    return (struct probe_cfg){
+        .initial_delay_ms = seconds_ms(probe, "initial_delay"),
+        .period_ms = seconds_ms(probe, "period"),
+        .timeout_ms = seconds_ms(probe, "timeout"),
+        .success_threshold = (int)json_integer_value(json_object_get(probe, "success_threshold")),
+        .failure_threshold = (int)json_integer_value(json_object_get(probe, "failure_threshold")),
+    };
 }
 
 static uint64_t startup_timeout_ms(const json_t *spec)
@@ -251,7 +356,7 @@ void deploy_start(struct server *srv, struct deployment *d)
     }
     json_int_t timeout = json_integer_value(
         json_object_get(json_object_get(d->spec, "request_settings"), "request_timeout_ms"));
-    strv_push(&argv, inf_asprintf("--timeout-ms=%lld", (long long)(timeout > 0 ? timeout : 5000)));
+    strv_push(&argv, inf_asprintf("--timeout-ms=%lld", (long long)scoring_timeout_ms(d->spec, timeout)));
     strv_push(&argv, inf_asprintf("--worker-count=%d", worker_count(d->spec)));
     char *conda = write_conda_file(srv, d);
     if (conda != NULL) {
@@ -265,12 +370,16 @@ void deploy_start(struct server *srv, struct deployment *d)
         .log_dir = inf_asprintf("%s/%s/%s", srv->logs_dir, d->ep->name, d->name),
         .count = (int)json_integer_value(json_object_get(d->spec, "instance_count")),
         .startup_timeout_ms = startup_timeout_ms(d->spec),
+        .liveness = probe_cfg_from_spec(d->spec, "liveness_probe"),
+        .readiness = probe_cfg_from_spec(d->spec, "readiness_probe"),
     };
     if (spec.count < 1)
         spec.count = 1;
-    struct set_owner *owner = inf_malloc(sizeof(*owner));
+    struct set_owner *owner = inf_calloc(1, sizeof(*owner));
     owner->srv = srv;
     owner->d = d;
+    owner->endpoint = inf_strdup(d->ep->name);
+    owner->name = inf_strdup(d->name);
     owner->generation = d->generation;
     char label[96];
     snprintf(label, sizeof(label), "%s/%s#%lld", d->ep->name, d->name, (long long)d->generation);

@@ -5,10 +5,13 @@
  */
 #include "control/registry.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/util.h"
+#include "gateway/admission.h"
+#include "gateway/mirror.h"
 #include "supervisor/instance.h"
 
 void registry_init(struct registry *reg)
@@ -19,6 +22,10 @@ void registry_init(struct registry *reg)
 
 static void deployment_free(struct deployment *d)
 {
+    /* Requests still waiting or running get their 503 now. */
+    admission_free(d->admission);
+    for (size_t i = 0; i < d->nevents; i++)
+        free(d->events[(d->events_start + i) % DEPLOYMENT_MAX_EVENTS].message);
     json_decref(d->spec);
     free(d->name);
     free(d->reason);
@@ -30,6 +37,7 @@ static void endpoint_free(struct endpoint *ep)
     for (size_t i = 0; i < ep->ndeps; i++)
         deployment_free(ep->deps[i]);
     free(ep->deps);
+    mirror_release(ep->mirror); /* mirrored calls in flight keep the stats alive */
     json_decref(ep->spec);
     free(ep->name);
     free(ep);
@@ -168,6 +176,30 @@ void deployment_set_state(struct deployment *d, const char *state, const char *r
     d->updated_at = inf_unix_now();
 }
 
+void deployment_add_event(struct deployment *d, int64_t time, enum deployment_event_type type,
+                          const char *reason, const char *message)
+{
+    struct deployment_event *e;
+    if (d->nevents == DEPLOYMENT_MAX_EVENTS) {
+        e = &d->events[d->events_start];
+        free(e->message);
+        d->events_start = (d->events_start + 1) % DEPLOYMENT_MAX_EVENTS;
+    } else {
+        e = &d->events[(d->events_start + d->nevents) % DEPLOYMENT_MAX_EVENTS];
+        d->nevents++;
+    }
+    e->time = time != 0 ? time : inf_unix_now();
+    e->type = type;
+    snprintf(e->reason, sizeof(e->reason), "%s", reason);
+    size_t len = strlen(message);
+    if (len > DEPLOYMENT_EVENT_BYTES - 1) {
+        len = DEPLOYMENT_EVENT_BYTES - 1;
+        while (len > 0 && ((unsigned char)message[len] & 0xC0) == 0x80)
+            len--; /* never cut a UTF-8 sequence in two */
+    }
+    e->message = inf_strndup(message, len);
+}
+
 static json_t *iso_time(int64_t t)
 {
     char buf[32];
@@ -198,6 +230,21 @@ json_t *deployment_to_json(const struct deployment *d)
                         shown != NULL ? instance_set_status_json(shown) : json_array());
     if (d->pending != NULL && d->active != NULL)
         json_object_set_new(o, "updating_instances", instance_set_status_json(d->pending));
+    json_t *events = json_array();
+    for (size_t i = 0; i < d->nevents; i++) {
+        const struct deployment_event *e =
+            &d->events[(d->events_start + i) % DEPLOYMENT_MAX_EVENTS];
+        json_t *ev = json_object();
+        json_object_set_new(ev, "time", iso_time(e->time));
+        json_object_set_new(
+            ev, "type", json_string(e->type == DEPLOYMENT_EVENT_WARNING ? "Warning" : "Normal"));
+        json_object_set_new(ev, "reason", json_string(e->reason));
+        json_t *message = json_string(e->message);
+        json_object_set_new(ev, "message",
+                            message != NULL ? message : json_string("(message is not UTF-8)"));
+        json_array_append_new(events, ev);
+    }
+    json_object_set_new(o, "events", events);
     json_object_set_new(o, "created_at", iso_time(d->created_at));
     json_object_set_new(o, "updated_at", iso_time(d->updated_at));
     return o;

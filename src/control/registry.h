@@ -22,6 +22,20 @@ struct mirror;
 
 #define REGISTRY_KEY_LEN 64 /* hex chars of an endpoint key */
 
+#define DEPLOYMENT_MAX_EVENTS 50   /* events kept per deployment (oldest dropped) */
+#define DEPLOYMENT_EVENT_BYTES 600 /* longer event messages are cut */
+
+enum deployment_event_type { DEPLOYMENT_EVENT_NORMAL, DEPLOYMENT_EVENT_WARNING };
+
+/* Something that happened to a deployment or one of its instances, shown by
+ * `online-deployment show` (in memory only: a server restart starts afresh). */
+struct deployment_event {
+    int64_t time; /* Unix seconds */
+    enum deployment_event_type type;
+    char reason[32]; /* CamelCase, e.g. "InstanceRestarted" */
+    char *message;   /* one line (owned) */
+};
+
 struct deployment {
     struct endpoint *ep;
     char *name;
@@ -35,6 +49,10 @@ struct deployment {
     struct instance_set *pending; /* starting `pending_generation`; NULL if none */
     int64_t pending_generation;
     struct admission *admission; /* gateway: concurrency limit and queue (admission.c) */
+    /* The last DEPLOYMENT_MAX_EVENTS events: a ring, oldest at events_start. */
+    struct deployment_event events[DEPLOYMENT_MAX_EVENTS];
+    size_t events_start;
+    size_t nevents;
 };
 
 struct endpoint {
@@ -87,7 +105,17 @@ void endpoint_remove_deployment(struct endpoint *ep, struct deployment *d);
 
 void deployment_set_state(struct deployment *d, const char *state, const char *reason);
 
-/* JSON views for the API (new references). */
+/* Appends an event to d's ring, dropping the oldest once
+ * DEPLOYMENT_MAX_EVENTS are kept. time 0 means now; reason is cut to 31
+ * bytes, message (copied) to DEPLOYMENT_EVENT_BYTES - 1 bytes. */
+void deployment_add_event(struct deployment *d, int64_t time, enum deployment_event_type type,
+                          const char *reason, const char *message);
+
+/* JSON views for the API (new references). A deployment's view adds
+ * provisioning_state, reason, generation, instances (see
+ * instance_set_status_json), updating_instances while an update starts,
+ * events [{time, type ("Normal"/"Warning"), reason, message}] oldest first,
+ * created_at and updated_at. */
 json_t *endpoint_to_json(const struct endpoint *ep, const char *base_url);
 json_t *deployment_to_json(const struct deployment *d);
 

@@ -17,6 +17,9 @@ struct endpoint;
 
 #define AUTH_SECRET_HEX_LEN 64
 
+/* 1 if ep's auth_mode is aml_token (tokens only), 0 for key mode. */
+int auth_is_token_mode(const struct endpoint *ep);
+
 /* Checks `cred` (the Bearer value) for ep at time now. 0, or INF_EAUTH with
  * a message that says what is wrong (missing, wrong key, expired token,
  * token for another endpoint, a key sent to a token endpoint...). */

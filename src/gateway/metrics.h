@@ -14,6 +14,14 @@
  *   mirrored_requests_total{endpoint,deployment,result}     counter (result: match|mismatch|error)
  *   instances{endpoint,deployment,state}                    gauge
  *   deployment_capacity{endpoint,deployment}                gauge (instances x max_concurrent)
+ *   build_info{version}, start_time_seconds                 gauges (process)
+ *   metrics_dropped_total                                   counter (observations past a cap)
+ *
+ * Memory is bounded: at most METRICS_MAX_SERIES (endpoint, deployment)
+ * series and METRICS_MAX_CODES status codes per series; observations past
+ * either cap only increment metrics_dropped_total. Report only endpoint and
+ * deployment names that exist in the registry ("" otherwise), and call
+ * metrics_forget() when one is deleted.
  */
 #ifndef INF_GATEWAY_METRICS_H
 #define INF_GATEWAY_METRICS_H
@@ -22,6 +30,9 @@
 #include <stdint.h>
 
 #include "core/util.h"
+
+#define METRICS_MAX_SERIES 1024
+#define METRICS_MAX_CODES 24
 
 struct metrics;
 struct registry;
@@ -47,6 +58,11 @@ void metrics_in_flight(struct metrics *m, const char *endpoint, const char *depl
 /* Records one mirrored request: result is "match", "mismatch" or "error". */
 void metrics_mirror(struct metrics *m, const char *endpoint, const char *deployment,
                     const char *result);
+
+/* Drops the series of a deleted deployment, or of every deployment of the
+ * endpoint (including deployment "") when deployment is NULL. A request
+ * still in flight that finishes later creates a fresh series. */
+void metrics_forget(struct metrics *m, const char *endpoint, const char *deployment);
 
 /* Appends the whole exposition to out (text/plain; version=0.0.4). Returns
  * 0 or INF_ETOOBIG if out's cap is reached. */

@@ -9,6 +9,7 @@
 
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
+#include <stdint.h>
 
 struct server;
 
@@ -19,5 +20,9 @@ void gateway_score(struct server *srv, h2o_req_t *req, h2o_iovec_t name);
  * the deployment that would serve a scoring request (traffic split or pin),
  * from one of its instances. Same key as scoring. */
 void gateway_swagger(struct server *srv, h2o_req_t *req, h2o_iovec_t name);
+
+/* Expires queued requests (429) and requests past request_timeout_ms (408).
+ * Called by the server loop at least every 50 ms. */
+void gateway_tick(struct server *srv, uint64_t now_ms);
 
 #endif

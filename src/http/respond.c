@@ -65,27 +65,34 @@ static void send_body(h2o_req_t *req, int status, const char *type, size_t type_
     h2o_send_inline(req, body, len);
 }
 
-void respond_json(h2o_req_t *req, int status, const json_t *body)
+size_t respond_json(h2o_req_t *req, int status, const json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT);
-    if (text == NULL) {
-        respond_error(req, 500, "InternalError", "cannot serialise the response");
-        return;
-    }
-    send_body(req, status, H2O_STRLIT("application/json"), text, strlen(text));
+    if (text == NULL)
+        return respond_error(req, 500, "InternalError", "cannot serialise the response");
+    size_t len = strlen(text);
+    send_body(req, status, H2O_STRLIT("application/json"), text, len);
     free(text);
+    return len;
 }
 
-void respond_error(h2o_req_t *req, int status, const char *code, const char *fmt, ...)
+size_t respond_verror(h2o_req_t *req, int status, const char *code, const char *fmt, va_list ap)
 {
     char msg[1024];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+    size_t len = respond_json(req, status, body);
+    json_decref(body);
+    return len;
+}
+
+size_t respond_error(h2o_req_t *req, int status, const char *code, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t len = respond_verror(req, status, code, fmt, ap);
     va_end(ap);
-    json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
-    respond_json(req, status, body);
-    json_decref(body);
+    return len;
 }
 
 void respond_err(h2o_req_t *req, const struct inf_err *err)

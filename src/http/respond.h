@@ -8,15 +8,20 @@
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 #include <jansson.h>
+#include <stdarg.h>
 
 #include "core/err.h"
 
-/* Sends `body` (serialised compactly; borrowed) with the given status. */
-void respond_json(h2o_req_t *req, int status, const json_t *body);
+/* Sends `body` (serialised compactly; borrowed) with the given status.
+ * Returns the body's length in bytes. */
+size_t respond_json(h2o_req_t *req, int status, const json_t *body);
 
-/* Sends {"error": {"code": ..., "message": ...}} with an explicit status. */
-void respond_error(h2o_req_t *req, int status, const char *code, const char *fmt, ...)
+/* Sends {"error": {"code": ..., "message": ...}} with an explicit status.
+ * Returns the body's length in bytes. */
+size_t respond_error(h2o_req_t *req, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+size_t respond_verror(h2o_req_t *req, int status, const char *code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 /* Sends err as a JSON error with the status that err->code maps to. */
 void respond_err(h2o_req_t *req, const struct inf_err *err);

@@ -62,7 +62,6 @@ static h2o_http1client_body_cb on_head(h2o_http1client_t *client, const char *er
                                        h2o_header_t *headers, size_t num_headers, int rlen)
 {
     (void)minor_version;
-    (void)msg;
     (void)rlen;
     struct upstream_call *call = client->data;
     if (errstr != NULL && errstr != h2o_http1client_error_is_eos) {
@@ -70,6 +69,7 @@ static h2o_http1client_body_cb on_head(h2o_http1client_t *client, const char *er
         return NULL;
     }
     call->res.status = status;
+    copy_header(call->res.reason, sizeof(call->res.reason), msg);
     for (size_t i = 0; i != num_headers; i++) {
         const h2o_iovec_t *name = headers[i].name;
         if (h2o_memis(name->base, name->len, H2O_STRLIT("content-type")))

@@ -20,6 +20,7 @@ struct upstream_call;
 
 struct upstream_result {
     int status;        /* HTTP status, 0 when the call failed */
+    char reason[64];   /* the status line's reason phrase */
     const char *error; /* NULL on success, else what went wrong (static text) */
     struct inf_buf body;
     char content_type[128];

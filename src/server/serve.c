@@ -28,10 +28,13 @@
 #include "control/deploy.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "gateway/accesslog.h"
+#include "gateway/metrics.h"
 #include "gateway/score.h"
 #include "http/listener.h"
 #include "http/respond.h"
 #include "server/pool.h"
+#include "store/store.h"
 #include "supervisor/instance.h"
 
 #define SHUTDOWN_DRAIN_MS 10000
@@ -48,6 +51,26 @@ static void on_signal(int sig)
         got_stop = 1;
 }
 
+/* GET /metrics: the Prometheus text exposition, no auth (like node
+ * exporters: bind the server to loopback or firewall the port). */
+static void serve_metrics(struct server *srv, h2o_req_t *req)
+{
+    struct inf_buf buf;
+    inf_buf_init(&buf, 64u << 20);
+    if (metrics_render(srv->metrics, &srv->registry, &buf) != 0) {
+        inf_buf_fini(&buf);
+        respond_error(req, 500, "InternalError", "the metrics page is larger than 64 MiB");
+        return;
+    }
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("text/plain; version=0.0.4; charset=utf-8"));
+    req->res.content_length = buf.len;
+    h2o_send_inline(req, buf.data != NULL ? buf.data : "", buf.len);
+    inf_buf_fini(&buf);
+}
+
 struct root_handler {
     h2o_handler_t super;
     struct server *srv;
@@ -59,6 +82,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     h2o_iovec_t path = req->path_normalized;
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/health"))) {
         respond_text(req, 200, H2O_STRLIT("ok\n"));
+        return 0;
+    }
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
+        serve_metrics(srv, req);
         return 0;
     }
     if (path.len >= 8 && memcmp(path.base, "/api/v1/", 8) == 0) {
@@ -152,6 +179,35 @@ static int load_admin_token(struct server *srv, struct inf_err *err)
     return rc;
 }
 
+/* Reads the token-signing secret from the store's metadata, or creates it
+ * on first start, so tokens stay valid across restarts. Start-up only: a
+ * short-lived connection of its own, closed before the store thread opens. */
+static int load_token_secret(struct server *srv, struct inf_err *err)
+{
+    static const char key[] = "token_secret";
+    struct store *st = NULL;
+    char *value = NULL;
+    if (store_open(srv->db_path, &st, err) != 0)
+        return err->code;
+    int rc = store_meta_get(st, key, &value, err);
+    if (rc == INF_ENOTFOUND) {
+        inf_random_hex(srv->token_secret, AUTH_SECRET_HEX_LEN / 2);
+        rc = store_meta_set(st, key, srv->token_secret, err);
+        if (rc == 0)
+            inf_info("server.token_secret_created", "db=%s", srv->db_path);
+    } else if (rc == 0) {
+        size_t len = strspn(value, "0123456789abcdefABCDEF");
+        if (len != AUTH_SECRET_HEX_LEN || value[len] != '\0')
+            rc = inf_err_set(err, INF_ESTORE, "%s: metadata %s: expected %d hex characters",
+                             srv->db_path, key, AUTH_SECRET_HEX_LEN);
+        else
+            memcpy(srv->token_secret, value, AUTH_SECRET_HEX_LEN + 1);
+    }
+    free(value);
+    store_close(st);
+    return rc;
+}
+
 static int prepare_home(struct server *srv, struct inf_err *err)
 {
     if (inf_mkdir_p(srv->home, 0700, err) != 0)
@@ -174,12 +230,15 @@ static int prepare_home(struct server *srv, struct inf_err *err)
 static void usage(FILE *out)
 {
     fprintf(out, "usage: inferd serve [--home DIR] [--host ADDR] [--port N] [--max-body-mb N]\n"
-                 "                    [--max-artifact-mb N] [--log-level debug|info|warn|error]\n"
+                 "                    [--max-artifact-mb N] [--token-ttl-s N]\n"
+                 "                    [--log-level debug|info|warn|error]\n"
                  "  --home DIR           data directory (default $INFERD_HOME, else ~/.inferd)\n"
                  "  --host ADDR          address to listen on (default 127.0.0.1)\n"
                  "  --port N             port (default 8080; 0 picks a free port)\n"
                  "  --max-body-mb N      largest request body accepted (default 100)\n"
-                 "  --max-artifact-mb N  largest model/code archive accepted (default 1024)\n");
+                 "  --max-artifact-mb N  largest model/code archive accepted (default 1024)\n"
+                 "  --token-ttl-s N      lifetime of aml_token endpoint tokens, 60 to 86400\n"
+                 "                       seconds (default 3600)\n");
 }
 
 static int parse_flags(struct server *srv, int argc, char **argv)
@@ -190,13 +249,14 @@ static int parse_flags(struct server *srv, int argc, char **argv)
         {"port", required_argument, NULL, 'p'},
         {"max-body-mb", required_argument, NULL, 'b'},
         {"max-artifact-mb", required_argument, NULL, 'a'},
+        {"token-ttl-s", required_argument, NULL, 't'},
         {"log-level", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, '?'},
         {NULL, 0, NULL, 0},
     };
     const char *home = getenv("INFERD_HOME");
     const char *host = "127.0.0.1";
-    long port = 8080, body_mb = 100, artifact_mb = 1024;
+    long port = 8080, body_mb = 100, artifact_mb = 1024, token_ttl_s = 3600;
     enum inf_log_level level;
     int c;
     optind = 1;
@@ -223,6 +283,13 @@ static int parse_flags(struct server *srv, int argc, char **argv)
         case 'a':
             if (inf_parse_long(optarg, 1, 65536, &artifact_mb) != 0) {
                 fprintf(stderr, "inferd serve: --max-artifact-mb %s: expected 1 to 65536\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 't':
+            if (inf_parse_long(optarg, 60, 86400, &token_ttl_s) != 0) {
+                fprintf(stderr, "inferd serve: --token-ttl-s %s: expected 60 to 86400 seconds\n",
                         optarg);
                 return 2;
             }
@@ -255,6 +322,7 @@ static int parse_flags(struct server *srv, int argc, char **argv)
     srv->host = inf_strdup(host);
     srv->port = (int)port;
     srv->max_body_bytes = (size_t)body_mb << 20;
+    srv->token_ttl_s = token_ttl_s;
     artifact_limits_default(&srv->artifact_limits);
     srv->artifact_limits.max_archive_bytes = (size_t)artifact_mb << 20;
     return 0;
@@ -323,6 +391,7 @@ static void run_loop(struct server *srv)
         }
         uint64_t now = inf_now_ms();
         supervisor_tick(srv->supervisor, now);
+        gateway_tick(srv, now);
         if (got_stop && !srv->stopping) {
             srv->stopping = 1;
             inf_info("server.stopping", "in_flight=%d", srv->in_flight);
@@ -356,6 +425,8 @@ static void run_loop(struct server *srv)
 
 static void server_free(struct server *srv)
 {
+    accesslog_close(srv->accesslog);
+    metrics_free(srv->metrics);
     listener_free(srv->listener);
     srv->listener = NULL;
     control_free(srv->control);
@@ -403,9 +474,16 @@ int serve_main(int argc, char **argv)
     srv.exe_path = inf_strdup(exe);
     install_signals();
     registry_init(&srv.registry);
-    if (prepare_home(&srv, &err) != 0)
+    if (prepare_home(&srv, &err) != 0 || load_token_secret(&srv, &err) != 0)
         goto fail;
     setup_http(&srv);
+    srv.metrics = metrics_new();
+    char *access_path = inf_asprintf("%s/access.log", srv.logs_dir);
+    struct inf_err log_err;
+    srv.accesslog = accesslog_open(access_path, &log_err);
+    if (srv.accesslog == NULL)
+        inf_warn("server.no_access_log", "path=%s error=\"%s\"", access_path, log_err.msg);
+    free(access_path);
     srv.pool = pool_new(srv.queue, srv.db_path, &err);
     if (srv.pool == NULL)
         goto fail;

@@ -15,11 +15,14 @@
 
 #include "artifact/artifact.h"
 #include "control/registry.h"
+#include "gateway/auth.h"
 
 struct pool;
 struct supervisor;
 struct control;
 struct listener;
+struct metrics;
+struct accesslog;
 
 struct server {
     /* configuration (read-only after start-up; any thread) */
@@ -33,6 +36,8 @@ struct server {
     int port;
     char base_url[160];
     char admin_token[65];
+    char token_secret[AUTH_SECRET_HEX_LEN + 1]; /* signs aml_token tokens (store meta) */
+    int64_t token_ttl_s;                        /* lifetime of issued tokens */
     size_t max_body_bytes;
     struct artifact_limits artifact_limits;
 
@@ -48,6 +53,8 @@ struct server {
     struct registry registry;
     struct supervisor *supervisor;
     struct control *control;
+    struct metrics *metrics;     /* GET /metrics (gateway/metrics.c) */
+    struct accesslog *accesslog; /* DIR/logs/access.log, NULL if it cannot be opened */
     int in_flight; /* data-plane requests being proxied */
     int stopping;
 };

@@ -6,7 +6,10 @@
 start_server || exit 1
 EX=$(copy_example)
 check "create endpoint" inferd online-endpoint create -f "$EX/endpoint.yml"
-check "create blue" inferd online-deployment create -f "$EX/blue-deployment.yml" --all-traffic
+# room for the 4 concurrent clients below (the default, 1 per instance, would
+# rightly answer 429 past 2 requests in flight)
+check "create blue" inferd online-deployment create -f "$EX/blue-deployment.yml" --all-traffic \
+    --set request_settings.max_concurrent_requests_per_instance=4
 KEY=$(key_of diabetes-endpoint)
 
 for _ in $(seq 1 3000); do

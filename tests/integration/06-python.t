@@ -19,8 +19,10 @@ KEY=$(key_of py-endpoint)
 post() { # BODY [curl args]
     local body=$1; shift
     curl -s -w '\n%{http_code}' -H "Authorization: Bearer $KEY" --data-binary "$body" \
-        "$INFERD_URL/endpoints/py-endpoint/score" "$@"
+        -D "$TEST_TMP/last-headers" "$INFERD_URL/endpoints/py-endpoint/score" "$@"
 }
+# The model's own status, which the gateway reports in a header with its 424.
+model_status() { tr -d '\r' < "$TEST_TMP/last-headers" | sed -n 's/^ms-azureml-model-error-statuscode: //p'; }
 
 out=$(post 'hello')
 check_eq "run() gets the body: 200" "200" "$(status_of "$out")"
@@ -35,20 +37,23 @@ out=$(post 'headers' -H 'X-Custom-Thing: 42')
 check_eq "request_headers receives the headers" "42" "$(body_of "$out" | jq -r '."x-custom-thing"')"
 
 out=$(post 'raise')
-check_eq "an exception in run(): 500" "500" "$(status_of "$out")"
+check_eq "an exception in run(): 424 (a model error)" "424" "$(status_of "$out")"
+check_eq "whose model status is 500" "500" "$(model_status)"
 check_eq "with Azure's message" \
     '{"message":"An unexpected error occurred in scoring script. Check the logs for more info."}' \
     "$(body_of "$out" | jq -c .)"
 out=$(post $'\xff\xfe bad')
-check_eq "a body that is not UTF-8: 400" "400" "$(status_of "$out")"
+check_eq "a body that is not UTF-8: 424" "424" "$(status_of "$out")"
+check_eq "whose model status is 400" "400" "$(model_status)"
 
 out=$(post 'sleep:3000')
-check_eq "run() past request_timeout_ms: 500" "500" "$(status_of "$out")"
-check_eq "with the timeout message" '{"message":"Scoring timeout after 1000 ms"}' "$(body_of "$out" | jq -c .)"
+check_eq "run() past request_timeout_ms: 408" "408" "$(status_of "$out")"
+check_match "with a message naming the timeout" "request_timeout_ms \\(1000 ms\\)" "$(body_of "$out")"
 check_eq "the instance serves again after a timeout" "200" "$(status_of "$(post 'after')")"
 
 out=$(post 'exit')
-check_eq "a script that kills its process: 500" "500" "$(status_of "$out")"
+check_eq "a script that kills its process: 424" "424" "$(status_of "$out")"
+check_eq "whose model status is 500" "500" "$(model_status)"
 check_eq "the instance serves again after the crash" "200" "$(status_of "$(post 'again')")"
 
 # two slow requests in parallel on max_concurrent_requests_per_instance 2
@@ -69,15 +74,15 @@ check_match "init() output is logged too" "contract.py init done" "$logs"
 
 # --- decorated run (inference_schema) ---
 check "deploy the decorated script" inferd online-deployment create -f "$FX/schema.yml"
-spost() { curl -s -w '\n%{http_code}' -H "Authorization: Bearer $KEY" -H 'azureml-model-deployment: schema' "$@" "$INFERD_URL/endpoints/py-endpoint/score"; }
+spost() { curl -s -w '\n%{http_code}' -D "$TEST_TMP/last-headers" -H "Authorization: Bearer $KEY" -H 'azureml-model-deployment: schema' "$@" "$INFERD_URL/endpoints/py-endpoint/score"; }
 out=$(spost -H 'Content-Type: application/json' -d '{"data": [[1, 2, 3], [4, 5, 6]], "scale": 2}')
 check_eq "decorated run gets typed arguments" "[12.0,30.0]" "$(body_of "$out" | tr -d ' ')"
 out=$(spost -H 'Content-Type: application/json' -d '{"data": [[1, 1, 1]]}')
 check_eq "a parameter with a default may be left out" "[3.0]" "$(body_of "$out" | tr -d ' ')"
 out=$(spost -H 'Content-Type: text/plain' -d '{"data": [[1, 2, 3]]}')
-check_eq "decorated run without application/json: 415" "415" "$(status_of "$out")"
+check_eq "decorated run without application/json: model status 415" "424 415" "$(status_of "$out") $(model_status)"
 out=$(spost -H 'Content-Type: application/json' -d '{"scale": 2}')
-check_eq "a missing parameter: 400" "400" "$(status_of "$out")"
+check_eq "a missing parameter: model status 400" "424 400" "$(status_of "$out") $(model_status)"
 check_match "naming it" "data" "$(body_of "$out")"
 out=$(curl -s -H "Authorization: Bearer $KEY" -H 'azureml-model-deployment: schema' \
     "$INFERD_URL/endpoints/py-endpoint/swagger.json")
@@ -91,9 +96,11 @@ check_eq "swagger.json needs the key too" "401" "$(status_of "$out")"
 
 # --- @rawhttp and AMLResponse ---
 check "deploy the @rawhttp script" inferd online-deployment create -f "$FX/raw.yml"
-rpost() { curl -s -w '\n%{http_code}' -H "Authorization: Bearer $KEY" -H 'azureml-model-deployment: raw' "$@"; }
+rpost() { curl -s -w '\n%{http_code}' -D "$TEST_TMP/last-headers" -H "Authorization: Bearer $KEY" -H 'azureml-model-deployment: raw' "$@"; }
 out=$(rpost -d 'teapot' "$INFERD_URL/endpoints/py-endpoint/score")
-check_eq "AMLResponse status is passed through" "418" "$(status_of "$out")"
+check_eq "AMLResponse's status reaches the client as the model status of a 424" "424 418" \
+    "$(status_of "$out") $(model_status)"
+check_match "and its reason phrase" '.' "$(tr -d '\r' < "$TEST_TMP/last-headers" | sed -n 's/^ms-azureml-model-error-reason: //p')"
 check_eq "with its body" "short and stout" "$(body_of "$out")"
 out=$(rpost -d 'abcd' "$INFERD_URL/endpoints/py-endpoint/score")
 check_eq "AMLResponse 201" "201" "$(status_of "$out")"

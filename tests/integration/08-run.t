@@ -14,7 +14,7 @@ start_run() { # PORT ARGS...
     local port=$1; shift
     "$INFERD_BIN" run --port "$port" "$@" >"$TEST_TMP/run.out" 2>"$TEST_TMP/run.log" &
     RUN_PID=$!
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 400); do # up to 20 s: a sanitized build loads scikit-learn slowly
         curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0
         kill -0 "$RUN_PID" 2>/dev/null || break
         sleep 0.05

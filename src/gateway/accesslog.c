@@ -1,0 +1,213 @@
+/*
+ * accesslog: owns the access log's file descriptor and the line format.
+ * accesslog_format is pure (tested directly); accesslog_write stamps the
+ * wall-clock time and appends the line with one write(2) on an O_APPEND
+ * descriptor, so lines never interleave and `logrotate copytruncate`
+ * works. A failed write is reported once on the server log, not per line.
+ *
+ * Event-loop thread only. Opened at server start, closed at shutdown.
+ */
+#include "gateway/accesslog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+
+#define LINE_MAX_BYTES 4096
+#define PATH_MAX_BYTES 1024 /* longest path written; longer ones are cut */
+#define VALUE_MAX_BYTES 256 /* longest other string value */
+
+struct accesslog {
+    int fd;
+    char *path;
+    int failing; /* a write failed and was reported; cleared by the next success */
+};
+
+struct accesslog *accesslog_open(const char *path, struct inf_err *err)
+{
+    char *dir = inf_strdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL && slash != dir) {
+        *slash = '\0';
+        if (inf_mkdir_p(dir, 0700, err) != 0) {
+            free(dir);
+            inf_err_prefix(err, "access log %s", path);
+            return NULL;
+        }
+    }
+    free(dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        inf_err_set(err, INF_EIO, "access log %s: cannot open: %s", path, inf_strerror(errno));
+        return NULL;
+    }
+    struct accesslog *log = inf_calloc(1, sizeof(*log));
+    log->fd = fd;
+    log->path = inf_strdup(path);
+    return log;
+}
+
+void accesslog_close(struct accesslog *log)
+{
+    if (log == NULL)
+        return;
+    close(log->fd);
+    free(log->path);
+    free(log);
+}
+
+/* ---- formatting ------------------------------------------------------- */
+
+/* A line being built in a caller's buffer: at most cap bytes of text
+ * (the buffer's size minus the NUL); `cut` records that some did not fit. */
+struct line {
+    char *buf;
+    size_t cap;
+    size_t len;
+    int cut;
+};
+
+static void put(struct line *l, const char *s, size_t n)
+{
+    size_t room = l->cap - l->len;
+    if (n > room) {
+        n = room;
+        l->cut = 1;
+    }
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+}
+
+static void put_str(struct line *l, const char *s)
+{
+    put(l, s, strlen(s));
+}
+
+static void put_fmt(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put_fmt(struct line *l, const char *fmt, ...)
+{
+    char tmp[64];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        put(l, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+/* Printable ASCII except the characters that would end or quote a value. */
+static int safe_byte(unsigned char c)
+{
+    return c > 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
+/* " key=value", the value sanitised: "-" when NULL or empty, any other
+ * byte than safe_byte() written as %XX, and cut after max_bytes. */
+static void put_value(struct line *l, const char *key, const char *value, size_t max_bytes)
+{
+    put_fmt(l, " %s=", key);
+    if (value == NULL || value[0] == '\0') {
+        put(l, "-", 1);
+        return;
+    }
+    static const char hex[] = "0123456789ABCDEF";
+    size_t used = 0;
+    for (const unsigned char *c = (const unsigned char *)value; *c != '\0'; c++) {
+        char enc[3] = {'%', hex[*c >> 4], hex[*c & 0xf]};
+        size_t n = safe_byte(*c) ? 1 : 3;
+        if (used + n > max_bytes)
+            break;
+        put(l, n == 1 ? (const char *)c : enc, n);
+        used += n;
+    }
+}
+
+/* " key=S.mmm": microseconds as milliseconds with three exact decimals. */
+static void put_ms(struct line *l, const char *key, uint64_t us)
+{
+    put_fmt(l, " %s=%" PRIu64 ".%03" PRIu64, key, us / 1000, us % 1000);
+}
+
+static void put_timestamp(struct line *l, int64_t unix_ms)
+{
+    int64_t secs = unix_ms / 1000, ms = unix_ms % 1000;
+    if (ms < 0) { /* round towards the past before 1970 */
+        secs--;
+        ms += 1000;
+    }
+    time_t t = (time_t)secs;
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL) {
+        put_str(l, "ts=-");
+        return;
+    }
+    put_fmt(l, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+            tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)ms);
+}
+
+size_t accesslog_format(char *buf, size_t len, int64_t unix_ms, const struct access_entry *e)
+{
+    if (len == 0)
+        return 0;
+    struct line l = {.buf = buf, .cap = len - 1, .len = 0, .cut = 0};
+    put_timestamp(&l, unix_ms);
+    put_value(&l, "method", e->method, VALUE_MAX_BYTES);
+    put_value(&l, "path", e->path, PATH_MAX_BYTES);
+    put_value(&l, "endpoint", e->endpoint, VALUE_MAX_BYTES);
+    put_value(&l, "deployment", e->deployment, VALUE_MAX_BYTES);
+    put_fmt(&l, " status=%d", e->status);
+    if (e->model_status > 0)
+        put_fmt(&l, " model_status=%d", e->model_status);
+    else
+        put_str(&l, " model_status=-");
+    put_fmt(&l, " request_bytes=%zu response_bytes=%zu", e->request_bytes, e->response_bytes);
+    put_ms(&l, "total_ms", e->total_us);
+    put_ms(&l, "model_ms", e->model_us);
+    put_ms(&l, "queue_ms", e->queue_us);
+    put_value(&l, "request_id", e->request_id, VALUE_MAX_BYTES);
+    put_value(&l, "client_request_id", e->client_request_id, VALUE_MAX_BYTES);
+    put(&l, "\n", 1);
+    /* A cut line still ends the line, so the next one starts clean. */
+    if (l.cut && l.cap > 0)
+        l.buf[l.cap - 1] = '\n';
+    l.buf[l.len] = '\0';
+    return l.len;
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+static int64_t unix_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void accesslog_write(struct accesslog *log, const struct access_entry *e)
+{
+    if (log == NULL)
+        return;
+    char line[LINE_MAX_BYTES];
+    size_t n = accesslog_format(line, sizeof(line), unix_now_ms(), e);
+    ssize_t w;
+    do
+        w = write(log->fd, line, n);
+    while (w < 0 && errno == EINTR);
+    if (w == (ssize_t)n) {
+        log->failing = 0;
+        return;
+    }
+    if (!log->failing)
+        inf_error("accesslog.write_failed", "path=%s error=\"%s\"", log->path,
+                  w < 0 ? inf_strerror(errno) : "short write");
+    log->failing = 1;
+}

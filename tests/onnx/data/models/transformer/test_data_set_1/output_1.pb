@@ -1,0 +1,1 @@
+BscoresJI4?l“>KTe?
