@@ -5,7 +5,7 @@
 free_port() {
     local p
     while :; do
-        p=$((20000 + RANDOM % 30000))
+        p=$((10000 + RANDOM % 22000)) # below the ephemeral range (32768+)
         (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
     done
 }
@@ -19,7 +19,8 @@ start_run() { # PORT ARGS...
         kill -0 "$RUN_PID" 2>/dev/null || break
         sleep 0.05
     done
-    cat "$TEST_TMP/run.log" | sed 's/^/# /'
+    echo "# inferd run did not answer on port $port; its log:" >&2
+    sed 's/^/# /' "$TEST_TMP/run.log" "$TEST_TMP/run.out" >&2
     return 1
 }
 stop_run() { kill -TERM "$RUN_PID"; wait "$RUN_PID"; }

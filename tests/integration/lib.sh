@@ -16,8 +16,8 @@ _cleanup() {
         kill -KILL "$SERVER_PID" 2>/dev/null
     fi
     if [ "$_tap_failed" -ne 0 ] && [ -f "$TEST_TMP/server.log" ]; then
-        echo "# --- server log (last 40 lines) ---"
-        tail -n 40 "$TEST_TMP/server.log" | sed 's/^/# /'
+        echo "# --- server log (last 40 lines) ---" >&2
+        tail -n 40 "$TEST_TMP/server.log" | sed 's/^/# /' >&2
     fi
     rm -rf "$TEST_TMP"
 }
@@ -30,7 +30,8 @@ _tap() { # status description [diagnostics]
     else
         _tap_failed=$((_tap_failed + 1))
         echo "not ok $_tap_n - $2"
-        [ -n "${3:-}" ] && printf '%s\n' "$3" | sed 's/^/#   /'
+        # diagnostics on stderr: prove shows them without --verbose
+        [ -n "${3:-}" ] && printf '%s\n' "$3" | sed 's/^/#   /' >&2
     fi
     return 0
 }
