@@ -46,7 +46,10 @@ for _ in $(seq 1 100); do
 done
 export INFERD_URL="$URL" INFERD_HOME="$TMP/home"
 "$BIN" online-endpoint create -f "$EX/endpoint.yml" >/dev/null
-"$BIN" online-deployment create -f "$EX/blue-deployment.yml" --all-traffic >/dev/null 2>&1
+# nginx does not limit concurrency: neither may inferd here (the example's
+# default, 1 per instance, would rightly answer 429 to 32 connections).
+"$BIN" online-deployment create -f "$EX/blue-deployment.yml" --all-traffic \
+    --set request_settings.max_concurrent_requests_per_instance=64 >/dev/null 2>&1
 KEY=$("$BIN" online-endpoint get-credentials -n diabetes-endpoint | jq -r .primaryKey)
 SOCK=$(ls "$TMP"/home/run/*.sock | head -n 1)
 

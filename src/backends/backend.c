@@ -9,12 +9,14 @@
 
 #include "backends/mlflow.h"
 #include "backends/native.h"
+#include "backends/onnx_backend.h"
 #include "backends/python.h"
 
 static const struct backend_ops *const registry[] = {
     &native_backend_ops,
     &python_backend_ops,
     &mlflow_backend_ops,
+    &onnx_backend_ops,
 };
 
 const struct backend_ops *backend_find(const char *name)

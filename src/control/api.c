@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "artifact/artifact.h"
+#include "backends/onnx_backend.h"
 #include "control/deploy.h"
 #include "control/registry.h"
 #include "gateway/metrics.h"
@@ -545,8 +546,11 @@ static int has_mlmodel(const char *dir)
     return found;
 }
 
-/* A deployment with a model and no script: an MLflow model folder is served
- * by the mlflow backend; anything else needs a script (store thread). */
+/* A deployment with a model and no script (store thread): a folder (its
+ * root or its one sub-folder) with one .onnx file and no MLmodel, or an
+ * MLmodel whose onnx flavor is its only loadable one, is served by the onnx
+ * backend; another MLflow model folder by the mlflow backend. Several .onnx
+ * files: INF_EINVAL naming them. */
 static int resolve_model_backend(struct server *srv, json_t *spec, struct inf_err *err)
 {
     const char *backend = json_string_value(json_object_get(spec, "backend"));
@@ -560,19 +564,30 @@ static int resolve_model_backend(struct server *srv, json_t *spec, struct inf_er
                                             "code_configuration");
     char *dir = inf_asprintf("%s/%s", srv->artifacts_dir, ref + strlen(SPEC_ARTIFACT_PREFIX));
     int mlflow = has_mlmodel(dir);
+    char *onnx_path = NULL;
+    struct inf_err why;
+    int rc = onnx_backend_find_model(dir, &onnx_path, &why);
+    free(onnx_path);
     free(dir);
+    if (type != NULL && strcmp(type, "mlflow_model") == 0 && !mlflow)
+        return inf_err_set(err, INF_EINVAL,
+                           "model: type is mlflow_model but the model folder has no MLmodel "
+                           "file (at its root or in its one sub-folder)");
+    if (rc == 0) {
+        json_object_set_new(spec, "backend", json_string("onnx"));
+        return 0;
+    }
+    if (rc != INF_ENOTFOUND)
+        return inf_err_set(err, rc, "model: %s", why.msg);
     if (mlflow) {
         json_object_set_new(spec, "backend", json_string("mlflow"));
         return 0;
     }
-    if (type != NULL && strcmp(type, "mlflow_model") == 0)
-        return inf_err_set(err, INF_EINVAL,
-                           "model: type is mlflow_model but the model folder has no MLmodel "
-                           "file (at its root or in its one sub-folder)");
     return inf_err_set(err, INF_EUNSUPPORTED,
                        "model: without code_configuration inferd can serve MLflow models (a "
-                       "folder with an MLmodel file); for other models add code_configuration "
-                       "with a scoring script (score.py)");
+                       "folder with an MLmodel file) and ONNX models (a folder with one .onnx "
+                       "file); for other models add code_configuration with a scoring script "
+                       "(score.py)");
 }
 
 /* Checks on the store thread that the deployment's files exist. */

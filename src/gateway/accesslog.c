@@ -26,10 +26,17 @@
 #define PATH_MAX_BYTES 1024 /* longest path written; longer ones are cut */
 #define VALUE_MAX_BYTES 256 /* longest other string value */
 
+/* Lines are batched: one write(2) per event-loop turn (accesslog_flush)
+ * or when the batch would pass ACCESSLOG_BATCH_BYTES, instead of a syscall
+ * per request on the hot path. */
+#define ACCESSLOG_BATCH_BYTES 65536
+
 struct accesslog {
     int fd;
     char *path;
     int failing; /* a write failed and was reported; cleared by the next success */
+    size_t used;
+    char batch[ACCESSLOG_BATCH_BYTES];
 };
 
 struct accesslog *accesslog_open(const char *path, struct inf_err *err)
@@ -60,6 +67,7 @@ void accesslog_close(struct accesslog *log)
 {
     if (log == NULL)
         return;
+    accesslog_flush(log);
     close(log->fd);
     free(log->path);
     free(log);
@@ -192,16 +200,16 @@ static int64_t unix_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void accesslog_write(struct accesslog *log, const struct access_entry *e)
+void accesslog_flush(struct accesslog *log)
 {
-    if (log == NULL)
+    if (log == NULL || log->used == 0)
         return;
-    char line[LINE_MAX_BYTES];
-    size_t n = accesslog_format(line, sizeof(line), unix_now_ms(), e);
     ssize_t w;
     do
-        w = write(log->fd, line, n);
+        w = write(log->fd, log->batch, log->used);
     while (w < 0 && errno == EINTR);
+    size_t n = log->used;
+    log->used = 0;
     if (w == (ssize_t)n) {
         log->failing = 0;
         return;
@@ -210,4 +218,16 @@ void accesslog_write(struct accesslog *log, const struct access_entry *e)
         inf_error("accesslog.write_failed", "path=%s error=\"%s\"", log->path,
                   w < 0 ? inf_strerror(errno) : "short write");
     log->failing = 1;
+}
+
+void accesslog_write(struct accesslog *log, const struct access_entry *e)
+{
+    if (log == NULL)
+        return;
+    char line[LINE_MAX_BYTES];
+    size_t n = accesslog_format(line, sizeof(line), unix_now_ms(), e);
+    if (log->used + n > sizeof(log->batch))
+        accesslog_flush(log);
+    memcpy(log->batch + log->used, line, n);
+    log->used += n;
 }

@@ -6,8 +6,10 @@
  *   deployment=blue status=200 model_status=200 request_bytes=95 response_bytes=24
  *   total_ms=0.412 model_ms=0.021 queue_ms=0.000 request_id=<uuid> client_request_id=<id|->
  *
- * Values are sanitised (no spaces, no CR/LF; "-" when empty). Each line is
- * one write(2) with O_APPEND. Event-loop thread only.
+ * Values are sanitised (no spaces, no CR/LF; "-" when empty). Lines are
+ * batched in memory and written with O_APPEND by accesslog_flush, which the
+ * server calls every event-loop turn (and close calls). Event-loop thread
+ * only.
  */
 #ifndef INF_GATEWAY_ACCESSLOG_H
 #define INF_GATEWAY_ACCESSLOG_H
@@ -38,6 +40,8 @@ struct access_entry {
 /* Opens (creating, 0640) the log at path. */
 struct accesslog *accesslog_open(const char *path, struct inf_err *err);
 void accesslog_write(struct accesslog *log, const struct access_entry *e);
+/* Writes the batched lines out (one write(2)). NULL: no-op. */
+void accesslog_flush(struct accesslog *log);
 /* Formats one line (with trailing newline) into buf; returns its length
  * (truncated to len - 1). Pure: used by accesslog_write and the tests. */
 size_t accesslog_format(char *buf, size_t len, int64_t unix_ms, const struct access_entry *e);

@@ -392,6 +392,7 @@ static void run_loop(struct server *srv)
         uint64_t now = inf_now_ms();
         supervisor_tick(srv->supervisor, now);
         gateway_tick(srv, now);
+        accesslog_flush(srv->accesslog);
         if (got_stop && !srv->stopping) {
             srv->stopping = 1;
             inf_info("server.stopping", "in_flight=%d", srv->in_flight);
