@@ -52,7 +52,9 @@ deploy() {
         echo "endpoint_name: bench-endpoint"
         [ -n "$model" ] && printf 'model:\n  path: %s\n' "$model"
         printf 'code_configuration:\n  code: %s\n  scoring_script: %s\n' "$code" "$script"
-        printf 'request_settings:\n  max_concurrent_requests_per_instance: %s\n  request_timeout_ms: 60000\n' "$PROCS"
+        # gunicorn queues without limit in its backlog: no admission limit
+        # here either (WORKER_COUNT sets the process count).
+        printf 'request_settings:\n  max_concurrent_requests_per_instance: 64\n  request_timeout_ms: 60000\n'
         printf 'environment_variables:\n  WORKER_COUNT: "%s"\n' "$PROCS"
     } > "$TMP/$name.yml"
     "$BIN" online-deployment create -f "$TMP/$name.yml" >/dev/null 2>&1
