@@ -11,6 +11,7 @@
 # each proxy costs per request, not the machine's peak.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DURATION=${1:-10}
 CONNS=${2:-32}
 ROUNDS=${3:-2}
@@ -28,14 +29,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A loopback port nobody listens on.
-free_port() {
-    local p
-    while :; do
-        p=$((10000 + RANDOM % 22000)) # below the ephemeral range (32768+)
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-    done
-}
 
 # --- inferd ---
 "$BIN" serve --home "$TMP/home" --port 0 --log-level warn >"$TMP/server.out" 2>"$TMP/server.log" &
@@ -104,9 +97,6 @@ measure() {
     p50=$(printf '%s\n' "$out" | awk '$1 == "50%" {print $2}')
     p99=$(printf '%s\n' "$out" | awk '$1 == "99%" {print $2}')
     echo "$rps $(to_us "$p50") $(to_us "$p99")"
-}
-to_us() { # wrk prints 1.23ms / 456.00us / 1.2s
-    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else print n * 1000000 }'
 }
 
 echo "gateway benchmark: ${ROUNDS} rounds x ${DURATION}s, ${CONNS} connections, 1 wrk thread, $(nproc) cores"

@@ -9,6 +9,7 @@
 #   bench/python.sh [seconds-per-run (5)] [processes (2)] ["concurrencies" ("1 8 32")]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 DURATION=${1:-5}
 PROCS=${2:-2}
 CONCS=${3:-"1 8 32"}
@@ -25,14 +26,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    local p
-    while :; do
-        p=$((10000 + RANDOM % 22000)) # below the ephemeral range (32768+)
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-    done
-}
-wait_http() { for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; return 1; }
 
 "$BIN" serve --home "$TMP/home" --port 0 --log-level warn >"$TMP/server.out" 2>"$TMP/server.log" &
 PIDS+=($!)
@@ -90,7 +83,6 @@ LUA
 lua "$TMP/echo.lua" echo bench/python/echo/request.json
 lua "$TMP/sklearn.lua" sklearn examples/sklearn-diabetes/sample-request.json
 
-to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else print n * 1000000 }'; }
 measure() { # LUA URL CONNS -> "rps p50 p99"
     local out
     out=$(wrk -t1 -c"$3" -d"${DURATION}s" --latency -s "$1" "$2")

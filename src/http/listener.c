@@ -7,6 +7,9 @@
 #include "http/listener.h"
 
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -77,6 +80,42 @@ static void on_accept(h2o_socket_t *sock, const char *err)
                                                       H2O_SOCKET_FLAG_IS_ACCEPTED_CONNECTION);
         h2o_accept(l->accept_ctx, conn);
     }
+}
+
+int listener_open_tcp(const char *host, int port, int *fd_out, int *bound_port,
+                      struct inf_err *err)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char service[16];
+    snprintf(service, sizeof(service), "%d", port);
+    int rc = getaddrinfo(host, service, &hints, &res);
+    if (rc != 0)
+        return inf_err_set(err, INF_EINVAL, "%s: not a numeric address (%s)", host,
+                           gai_strerror(rc));
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return inf_err_set(err, INF_EIO, "cannot listen on %s port %d: %s", host, port,
+                           inf_strerror(e));
+    }
+    freeaddrinfo(res);
+    if (bound_port != NULL) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        getsockname(fd, (struct sockaddr *)&ss, &sl);
+        *bound_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                     : ((struct sockaddr_in *)&ss)->sin_port);
+    }
+    *fd_out = fd;
+    return 0;
 }
 
 struct listener *listener_start(h2o_accept_ctx_t *accept_ctx, int listen_fd)

@@ -13,10 +13,20 @@
 
 #include <stddef.h>
 
+#include "core/err.h"
+
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 
 struct listener;
+
+/* Opens a non-blocking TCP listening socket on numeric `host` ("127.0.0.1",
+ * "::1", "0.0.0.0") and `port` (0 picks a free one). *fd_out gets the
+ * socket and *bound_port (if non-NULL) the port actually bound. Errors name
+ * the address: INF_EINVAL for a host that is not numeric, INF_EIO when the
+ * bind or listen fails. */
+int listener_open_tcp(const char *host, int port, int *fd_out, int *bound_port,
+                      struct inf_err *err);
 
 /* Starts accepting on listen_fd (non-blocking, already listening) into
  * accept_ctx; takes ownership of the fd. */

@@ -117,34 +117,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
 static int open_listener(struct server *srv, struct inf_err *err)
 {
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
-    char port[16];
-    snprintf(port, sizeof(port), "%d", srv->port);
-    int rc = getaddrinfo(srv->host, port, &hints, &res);
-    if (rc != 0)
-        return inf_err_set(err, INF_EINVAL, "--host %s: not a numeric address (%s)", srv->host,
-                           gai_strerror(rc));
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    int one = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(res);
-        return inf_err_set(err, INF_EIO, "cannot listen on %s:%d: %s", srv->host, srv->port,
-                           inf_strerror(e));
-    }
-    freeaddrinfo(res);
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    getsockname(fd, (struct sockaddr *)&ss, &sl);
-    srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                               : ((struct sockaddr_in *)&ss)->sin_port);
+    int fd;
+    if (listener_open_tcp(srv->host, srv->port, &fd, &srv->port, err) != 0)
+        return inf_err_prefix(err, "--host/--port");
     int v6 = strchr(srv->host, ':') != NULL;
     snprintf(srv->base_url, sizeof(srv->base_url), "http://%s%s%s:%d", v6 ? "[" : "", srv->host,
              v6 ? "]" : "", srv->port);

@@ -715,25 +715,11 @@ static int listen_tcp(const char *addr, int *fd_out, struct inf_err *err)
         return inf_err_set(err, INF_EINVAL, "worker: --listen %s: host too long", addr);
     memcpy(host, addr, hlen);
     host[hlen] = '\0';
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(host, colon + 1, &hints, &res);
-    if (rc != 0)
-        return inf_err_set(err, INF_EINVAL, "worker: --listen %s: %s", addr, gai_strerror(rc));
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(res);
-        return inf_err_set(err, INF_EIO, "worker: cannot listen on %s: %s", addr,
-                           inf_strerror(e));
-    }
-    freeaddrinfo(res);
-    *fd_out = fd;
+    long port;
+    if (inf_parse_long(colon + 1, 0, 65535, &port) != 0)
+        return inf_err_set(err, INF_EINVAL, "worker: --listen %s: bad port", addr);
+    if (listener_open_tcp(host, (int)port, fd_out, NULL, err) != 0)
+        return inf_err_prefix(err, "worker: --listen");
     return 0;
 }
 
