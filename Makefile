@@ -18,15 +18,10 @@ endif
 CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
 SRC       := $(shell find src -name '*.c' | sort)
-ifeq ($(NO_ONNX),1)
-SRC       := $(filter-out src/onnx/%,$(SRC))
-endif
 OBJ       := $(SRC:%.c=$(BUILD)/%.o)
 LIB_OBJ   := $(filter-out $(BUILD)/src/main.o,$(OBJ))
 .DEFAULT_GOAL := all
-ifneq ($(NO_ONNX),1)
--include src/onnx/onnx.mk
-endif
+include src/onnx/onnx.mk
 UNIT_SRC  := $(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort)
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 EX_SRC    := $(wildcard examples/*/code/*.c)
@@ -39,7 +34,8 @@ all: $(BUILD)/inferd $(EX_SO) models
 # (not committed: pickles are tied to the library versions that wrote them).
 PYTHON  := /usr/bin/python3.11
 MODELS  := $(if $(wildcard examples/sklearn-diabetes/train.py),examples/sklearn-diabetes/model-1/model/sklearn_regression_model.pkl) \
-           $(if $(wildcard examples/mlflow-iris/make_model.py),examples/mlflow-iris/model/MLmodel)
+           $(if $(wildcard examples/mlflow-iris/make_model.py),examples/mlflow-iris/model/MLmodel) \
+           $(if $(wildcard examples/onnx-mlp/make_model.py),examples/onnx-mlp/model/mlp.onnx)
 models: $(MODELS)
 
 examples/sklearn-diabetes/model-1/model/sklearn_regression_model.pkl: examples/sklearn-diabetes/train.py
@@ -49,6 +45,10 @@ examples/sklearn-diabetes/model-1/model/sklearn_regression_model.pkl: examples/s
 examples/mlflow-iris/model/MLmodel: examples/mlflow-iris/make_model.py
 	@echo "  MODEL   $@"
 	$(Q)$(PYTHON) $< examples/mlflow-iris
+
+examples/onnx-mlp/model/mlp.onnx: examples/onnx-mlp/make_model.py
+	@echo "  MODEL   $@"
+	$(Q)$(PYTHON) $< examples/onnx-mlp
 
 deps:
 	@scripts/deps.sh
@@ -105,6 +105,6 @@ fmt:
 	clang-format -i $(SRC) $(UNIT_SRC) $(EX_SRC)
 
 clean:
-	rm -rf build build-asan $(EX_SO) $(MODELS) examples/mlflow-iris/model
+	rm -rf build build-asan $(EX_SO) $(MODELS) examples/mlflow-iris/model examples/onnx-mlp/model
 
 -include $(OBJ:.o=.d)

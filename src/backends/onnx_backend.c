@@ -272,14 +272,18 @@ static bool mlflow_serves(const json_t *flavors)
     return loader != NULL && strcmp(loader, "mlflow.sklearn") == 0;
 }
 
-/* A path from a model's own files must stay inside the model folder. */
+/* A path from a model's own files must stay inside the model folder:
+ * relative, with no ".." component. */
 static bool relative_inside(const char *p)
 {
     if (p[0] == '\0' || p[0] == '/')
         return false;
-    for (const char *s = p; s != NULL; s = strchr(s, '/'), s = s != NULL ? s + 1 : NULL)
-        if (s[0] == '.' && s[1] == '.' && (s[2] == '/' || s[2] == '\0'))
+    for (const char *part = p; part != NULL;) {
+        if (part[0] == '.' && part[1] == '.' && (part[2] == '/' || part[2] == '\0'))
             return false;
+        const char *slash = strchr(part, '/');
+        part = slash != NULL ? slash + 1 : NULL;
+    }
     return true;
 }
 

@@ -514,7 +514,7 @@ static void keys_regenerate(struct control *ctl, h2o_req_t *req, struct endpoint
 static int backend_check(const json_t *spec, struct inf_err *err)
 {
     const char *backend = json_string_value(json_object_get(spec, "backend"));
-    static const char *const supported[] = {"native", "python", "mlflow", "model"};
+    static const char *const supported[] = {"native", "python", "mlflow", "onnx", "model"};
     for (size_t i = 0; backend != NULL && i < sizeof(supported) / sizeof(supported[0]); i++)
         if (strcmp(backend, supported[i]) == 0)
             return 0;
@@ -560,8 +560,9 @@ static int resolve_model_backend(struct server *srv, json_t *spec, struct inf_er
     const char *ref = json_string_value(json_object_get(model, "path"));
     const char *type = json_string_value(json_object_get(model, "type"));
     if (ref == NULL)
-        return inf_err_set(err, INF_EINVAL, "model.path: required when there is no "
-                                            "code_configuration");
+        return inf_err_set(err, INF_EINVAL,
+                           "model.path: required when there is no "
+                           "code_configuration");
     char *dir = inf_asprintf("%s/%s", srv->artifacts_dir, ref + strlen(SPEC_ARTIFACT_PREFIX));
     int mlflow = has_mlmodel(dir);
     char *onnx_path = NULL;

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "backends/onnx_backend.h"
 #include "core/util.h"
 #include "worker/worker.h"
 
@@ -26,7 +28,8 @@ static void usage(FILE *out)
             "GET / (liveness), GET|POST /score, GET /swagger.json.\n"
             "  --entry-script FILE  the scoring script; its folder is the code folder\n"
             "  --model-dir DIR      AZUREML_MODEL_DIR, exactly this folder (default: empty)\n"
-            "  --model DIR          an MLflow model folder (MLmodel file), no script\n"
+            "  --model DIR          an MLflow model folder (MLmodel file) or an ONNX model\n"
+            "                       folder (one .onnx file), no script\n"
             "  --host ADDR          address to listen on (default 127.0.0.1)\n"
             "  --port N             port (default 5001)\n"
             "  --worker-count N     Python processes (default $WORKER_COUNT, else 1)\n"
@@ -40,6 +43,24 @@ static const char *backend_for(const char *script)
     if (n > 3 && strcmp(script + n - 3, ".so") == 0)
         return "native";
     return "python";
+}
+
+/* The backend for a model folder with no script: MLflow when it has an
+ * MLmodel file, else ONNX when it holds one .onnx file. */
+static const char *model_backend(const char *dir)
+{
+    char *mlmodel = inf_asprintf("%s/MLmodel", dir);
+    int is_mlflow = access(mlmodel, F_OK) == 0;
+    free(mlmodel);
+    if (is_mlflow)
+        return "mlflow";
+    char *path = NULL;
+    struct inf_err err;
+    if (onnx_backend_find_model(dir, &path, &err) == 0) {
+        free(path);
+        return "onnx";
+    }
+    return "mlflow"; /* its load error says what is missing */
 }
 
 int run_main(int argc, char **argv)
@@ -126,7 +147,7 @@ int run_main(int argc, char **argv)
     wargv[k++] = "--listen";
     wargv[k++] = listen;
     wargv[k++] = "--backend";
-    wargv[k++] = entry != NULL ? (char *)backend_for(entry_abs) : "mlflow";
+    wargv[k++] = entry != NULL ? (char *)backend_for(entry_abs) : (char *)model_backend(model_abs);
     wargv[k++] = "--model-dir";
     wargv[k++] = (char *)model;
     if (entry != NULL) {
