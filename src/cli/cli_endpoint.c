@@ -507,8 +507,8 @@ static const struct cli_verb verbs[] = {
          "Replace a key; the old one stops working at once.", regenerate_opts,
          endpoint_regenerate_keys),
     VERB("mirror-report", "-n NAME",
-         "Compare the mirror deployment with live traffic: agreement and latencies.",
-         name_opts, endpoint_mirror_report),
+         "Compare the mirror deployment with live traffic: agreement and latencies.", name_opts,
+         endpoint_mirror_report),
 };
 
 const struct cli_group cli_endpoint_group = {

@@ -404,7 +404,7 @@ static void endpoint_put(struct control *ctl, h2o_req_t *req, const char *name)
         json_decref(body);
         return;
     }
-    struct inf_err err;
+    struct inf_err err = {0};
     json_t *notes = json_array();
     json_t *spec = spec_online_endpoint(body, "request body", notes, &err);
     json_decref(body);
@@ -429,7 +429,7 @@ static void traffic_put(struct control *ctl, h2o_req_t *req, struct endpoint *ep
         return;
     json_t *spec = json_deep_copy(ep->spec);
     json_object_set_new(spec, "traffic", body);
-    struct inf_err err;
+    struct inf_err err = {0};
     json_t *notes = json_array();
     json_t *checked = spec_online_endpoint(spec, "traffic", notes, &err);
     json_decref(notes);
@@ -685,7 +685,7 @@ static void deployment_put(struct control *ctl, h2o_req_t *req, struct endpoint 
             return;
         }
     }
-    struct inf_err err;
+    struct inf_err err = {0};
     json_t *notes = json_array();
     json_t *spec = spec_online_deployment(body, "request body", SPEC_API, notes, &err);
     json_decref(body);

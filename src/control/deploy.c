@@ -242,8 +242,8 @@ static char **build_env(const struct server *srv, const struct deployment *d, co
 #define SCORING_TIMEOUT_GRACE_MS 250
 static long long scoring_timeout_ms(const json_t *spec, json_int_t request_timeout_ms)
 {
-    const char *env = json_string_value(json_object_get(
-        json_object_get(spec, "environment_variables"), "SCORING_TIMEOUT_MS"));
+    const char *env = json_string_value(
+        json_object_get(json_object_get(spec, "environment_variables"), "SCORING_TIMEOUT_MS"));
     long v;
     if (env != NULL && inf_parse_long(env, 1, 180000, &v) == 0)
         return v;
@@ -356,7 +356,8 @@ void deploy_start(struct server *srv, struct deployment *d)
     }
     json_int_t timeout = json_integer_value(
         json_object_get(json_object_get(d->spec, "request_settings"), "request_timeout_ms"));
-    strv_push(&argv, inf_asprintf("--timeout-ms=%lld", (long long)scoring_timeout_ms(d->spec, timeout)));
+    strv_push(&argv,
+              inf_asprintf("--timeout-ms=%lld", (long long)scoring_timeout_ms(d->spec, timeout)));
     strv_push(&argv, inf_asprintf("--worker-count=%d", worker_count(d->spec)));
     char *conda = write_conda_file(srv, d);
     if (conda != NULL) {

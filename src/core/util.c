@@ -251,8 +251,7 @@ int inf_mkdir_p(const char *path, mode_t mode, struct inf_err *err)
             if (mkdir(tmp, mode) != 0 &&
                 (errno != EEXIST || stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)))
                 return inf_err_set(err, INF_EIO, "cannot create directory %s: %s", tmp,
-                                   errno == EEXIST ? "a file is in the way"
-                                                   : inf_strerror(errno));
+                                   errno == EEXIST ? "a file is in the way" : inf_strerror(errno));
             tmp[i] = saved;
         }
     }

@@ -142,11 +142,9 @@ json_t *mirror_report(const struct mirror *m)
     inf_utc_iso8601(since, sizeof(since), m->since);
     return json_pack("{s:s,s:i,s:s,s:I,s:I,s:I,s:I,s:o,s:o,s:{s:o,s:o}}", "deployment",
                      m->deployment, "percent", m->percent, "since", since, "live_requests",
-                     (json_int_t)m->live_requests, "mirrored", (json_int_t)m->mirrored,
-                     "skipped", (json_int_t)m->skipped, "mirror_errors",
-                     (json_int_t)m->mirror_errors, "status_agreement",
-                     rate(m->status_agree, m->mirrored), "body_agreement",
+                     (json_int_t)m->live_requests, "mirrored", (json_int_t)m->mirrored, "skipped",
+                     (json_int_t)m->skipped, "mirror_errors", (json_int_t)m->mirror_errors,
+                     "status_agreement", rate(m->status_agree, m->mirrored), "body_agreement",
                      rate(m->body_agree, m->mirrored), "latency_ms", "live",
-                     latency(m->live_us, m->filled), "mirror",
-                     latency(m->mirror_us, m->filled));
+                     latency(m->live_us, m->filled), "mirror", latency(m->mirror_us, m->filled));
 }

@@ -28,6 +28,8 @@ int route_pick(struct route_table *rt)
         if (best < 0 || rt->credit[i] > rt->credit[best])
             best = (int)i;
     }
+    if (best < 0) /* cannot happen while total > 0; keeps the index provably valid */
+        return -1;
     rt->credit[best] -= rt->total;
     return best;
 }

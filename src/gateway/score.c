@@ -111,7 +111,7 @@ static void mirror_call_finish(struct mirror_call *mc)
         .mirror_us = mc->mirror_us,
     };
     mirror_record(mc->stats, &o);
-    const char *result = o.mirror_status < 200 || o.mirror_status > 299 ? "error"
+    const char *result = o.mirror_status < 200 || o.mirror_status > 299       ? "error"
                          : o.live_status == o.mirror_status && o.bodies_equal ? "match"
                                                                               : "mismatch";
     metrics_mirror(mc->srv->metrics, mc->endpoint, mc->deployment, result);
@@ -154,7 +154,8 @@ static void mirror_start(struct score_ctx *c, struct endpoint *ep, struct deploy
 {
     struct instance *inst = md->active != NULL ? instance_set_pick(md->active) : NULL;
     json_t *rs = json_object_get(md->spec, "request_settings");
-    json_int_t per = json_integer_value(json_object_get(rs, "max_concurrent_requests_per_instance"));
+    json_int_t per =
+        json_integer_value(json_object_get(rs, "max_concurrent_requests_per_instance"));
     if (inst == NULL || inst->in_flight >= (per > 0 ? per : 1)) {
         mirror_skipped(ep->mirror);
         return;
@@ -175,9 +176,8 @@ static void mirror_start(struct score_ctx *c, struct endpoint *ep, struct deploy
     mc->headers = inf_strdup(c->headers);
     mc->start_us = inf_now_us();
     c->mirror = mc;
-    upstream_start(&c->srv->client_ctx, &mc->conn->pool, c->method, c->upstream_path,
-                   mc->headers, h2o_iovec_init(mc->body, len), MAX_RESPONSE_BYTES,
-                   on_mirror_answer, mc);
+    upstream_start(&c->srv->client_ctx, &mc->conn->pool, c->method, c->upstream_path, mc->headers,
+                   h2o_iovec_init(mc->body, len), MAX_RESPONSE_BYTES, on_mirror_answer, mc);
 }
 
 /* The unpinned request's mirror target and share from the endpoint's
@@ -306,9 +306,9 @@ static void on_upstream(const struct upstream_result *res, void *data)
         inf_warn("score.upstream_failed", "req_id=%s deployment=%s instance=%d error=\"%s\"",
                  c->request_id, c->deployment, c->inst_index, res->error);
         reply_error(c, 502, "BadGateway",
-                      "instance %d of deployment '%s' failed while handling the request (%s); "
-                      "it is restarted automatically, retry the request",
-                      c->inst_index, c->deployment, res->error);
+                    "instance %d of deployment '%s' failed while handling the request (%s); "
+                    "it is restarted automatically, retry the request",
+                    c->inst_index, c->deployment, res->error);
         return;
     }
     add_route_headers(c);
@@ -340,9 +340,9 @@ static void on_upstream(const struct upstream_result *res, void *data)
 static void respond_unavailable(struct score_ctx *c, const struct deployment *d)
 {
     reply_error(c, 503, "Unavailable",
-                  "deployment '%s' has no ready instance (provisioning state %s); retry "
-                  "shortly or check `inferd online-deployment show`",
-                  c->deployment, d->state);
+                "deployment '%s' has no ready instance (provisioning state %s); retry "
+                "shortly or check `inferd online-deployment show`",
+                c->deployment, d->state);
 }
 
 /* Sends an admitted request to the deployment's least busy ready instance. */
@@ -369,9 +369,8 @@ static void dispatch(struct score_ctx *c)
 static void on_ticket(struct ticket *t, enum ticket_event ev)
 {
     struct score_ctx *c = H2O_STRUCT_FROM_MEMBER(struct score_ctx, ticket, t);
-    static const int status_of[] = {[TICKET_QUEUE_TIMEOUT] = 429,
-                                    [TICKET_DEADLINE] = 408,
-                                    [TICKET_GONE] = 503};
+    static const int status_of[] = {
+        [TICKET_QUEUE_TIMEOUT] = 429, [TICKET_DEADLINE] = 408, [TICKET_GONE] = 503};
     if (ev != TICKET_ADMITTED)
         mirror_live_answer(c, status_of[ev], NULL, 0);
     switch (ev) {
@@ -382,10 +381,10 @@ static void on_ticket(struct ticket *t, enum ticket_event ev)
         c->d = NULL;
         add_header(c->req, "retry-after", "1");
         reply_error(c, 429, "TooManyRequests",
-                      "deployment '%s' is at capacity and the request waited its "
-                      "max_queue_wait_ms; retry later, or raise instance_count or "
-                      "max_concurrent_requests_per_instance",
-                      c->deployment);
+                    "deployment '%s' is at capacity and the request waited its "
+                    "max_queue_wait_ms; retry later, or raise instance_count or "
+                    "max_concurrent_requests_per_instance",
+                    c->deployment);
         return;
     case TICKET_DEADLINE:
         if (c->in_process && c->inst != NULL) {
@@ -398,17 +397,17 @@ static void on_ticket(struct ticket *t, enum ticket_event ev)
         }
         release(c);
         reply_error(c, 408, "RequestTimeout",
-                      "the model did not answer within request_timeout_ms (%llu ms) of "
-                      "deployment '%s'",
-                      (unsigned long long)c->ticket.timeout_ms, c->deployment);
+                    "the model did not answer within request_timeout_ms (%llu ms) of "
+                    "deployment '%s'",
+                    (unsigned long long)c->ticket.timeout_ms, c->deployment);
         return;
     case TICKET_GONE:
         c->ticket.running = 0; /* the admission is being freed */
         release(c);
         reply_error(c, 503, "Unavailable",
-                      "deployment '%s' was deleted or stopped while the request was in "
-                      "progress",
-                      c->deployment);
+                    "deployment '%s' was deleted or stopped while the request was in "
+                    "progress",
+                    c->deployment);
         return;
     }
 }
@@ -423,8 +422,8 @@ static void client_request_id(h2o_req_t *req, char out[41])
         return;
     for (size_t i = 0; i < v.len; i++) {
         char ch = v.base[i];
-        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                 (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '-' || ch == '_';
         if (!ok)
             return;
     }
@@ -580,16 +579,17 @@ void gateway_score(struct server *srv, h2o_req_t *req, h2o_iovec_t name)
 {
     int get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
     if (!get && !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
-        respond_error(req, 405, "MethodNotAllowed", "use POST (or GET with query parameters) to "
-                                                    "score");
+        respond_error(req, 405, "MethodNotAllowed",
+                      "use POST (or GET with query parameters) to "
+                      "score");
         return;
     }
     /* The query string travels with GET: Azure passes it to run() as JSON. */
     const char *path = "/score";
     if (get && req->query_at != SIZE_MAX)
-        path = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("/score")),
-                          h2o_iovec_init(req->path.base + req->query_at,
-                                         req->path.len - req->query_at))
+        path = h2o_concat(
+                   &req->pool, h2o_iovec_init(H2O_STRLIT("/score")),
+                   h2o_iovec_init(req->path.base + req->query_at, req->path.len - req->query_at))
                    .base;
     forward(srv, req, name, get ? "GET" : "POST", path);
 }
@@ -602,9 +602,9 @@ void gateway_swagger(struct server *srv, h2o_req_t *req, h2o_iovec_t name)
     }
     const char *path = "/swagger.json";
     if (req->query_at != SIZE_MAX)
-        path = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("/swagger.json")),
-                          h2o_iovec_init(req->path.base + req->query_at,
-                                         req->path.len - req->query_at))
+        path = h2o_concat(
+                   &req->pool, h2o_iovec_init(H2O_STRLIT("/swagger.json")),
+                   h2o_iovec_init(req->path.base + req->query_at, req->path.len - req->query_at))
                    .base;
     forward(srv, req, name, "GET", path);
 }

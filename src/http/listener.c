@@ -82,8 +82,7 @@ static void on_accept(h2o_socket_t *sock, const char *err)
     }
 }
 
-int listener_open_tcp(const char *host, int port, int *fd_out, int *bound_port,
-                      struct inf_err *err)
+int listener_open_tcp(const char *host, int port, int *fd_out, int *bound_port, struct inf_err *err)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
@@ -123,8 +122,7 @@ struct listener *listener_start(h2o_accept_ctx_t *accept_ctx, int listen_fd)
     struct listener *l = inf_calloc(1, sizeof(*l));
     l->accept_ctx = accept_ctx;
     l->fd = listen_fd;
-    l->sock =
-        h2o_evloop_socket_create(accept_ctx->ctx->loop, listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+    l->sock = h2o_evloop_socket_create(accept_ctx->ctx->loop, listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     l->sock->data = l;
     h2o_socket_read_start(l->sock, on_accept);
     return l;

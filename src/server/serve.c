@@ -382,14 +382,14 @@ static void run_loop(struct server *srv)
         int idle = srv->in_flight == 0 && !control_busy(srv->control) &&
                    listener_open_connections(srv->listener) == 0;
         if (!instances_stopped && (idle || now >= drain_deadline)) {
-            inf_info("server.stopping_instances", "in_flight=%d connections=%zu",
-                     srv->in_flight, listener_open_connections(srv->listener));
+            inf_info("server.stopping_instances", "in_flight=%d connections=%zu", srv->in_flight,
+                     listener_open_connections(srv->listener));
             listener_abort(srv->listener);
             deploy_stop_all(srv);
             instances_stopped = 1;
         }
-        if (instances_stopped && supervisor_idle(srv->supervisor) &&
-            pool_pending(srv->pool) == 0 && listener_wait_idle(srv->listener, 0) == 0)
+        if (instances_stopped && supervisor_idle(srv->supervisor) && pool_pending(srv->pool) == 0 &&
+            listener_wait_idle(srv->listener, 0) == 0)
             break;
         if (instances_stopped && now >= drain_deadline + 15000) {
             inf_warn("server.stop_timeout", "%s", "killing remaining instances");

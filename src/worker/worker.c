@@ -855,8 +855,8 @@ static int serve(struct worker *w)
         return WORKER_EXIT_FAILED;
     }
     server_start(w);
-    inf_info("worker.ready", "socket=%s max_body_bytes=%zu mode=%s", where,
-             w->opts.max_body_bytes, w->pool != NULL ? "prefork" : "in-process");
+    inf_info("worker.ready", "socket=%s max_body_bytes=%zu mode=%s", where, w->opts.max_body_bytes,
+             w->pool != NULL ? "prefork" : "in-process");
     int status = WORKER_EXIT_OK;
     while (stop_signal == 0) {
         h2o_evloop_run(w->ctx.loop, LOOP_WAIT_MS);
@@ -930,8 +930,7 @@ int worker_main(int argc, char **argv)
              w.opts.code_dir != NULL ? w.opts.code_dir : "-",
              w.opts.script != NULL ? w.opts.script : "-",
              w.opts.socket_path != NULL ? w.opts.socket_path : w.opts.listen_addr,
-             w.opts.worker_count,
-             w.opts.timeout_ms);
+             w.opts.worker_count, w.opts.timeout_ms);
 
     if (load_backend(&w, &err) != 0) {
         inf_error("worker.load_failed", "backend=%s msg=\"%s\"", w.opts.backend, err.msg);
