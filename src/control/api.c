@@ -657,6 +657,7 @@ static void deployment_put_apply(struct op *op)
     }
     op->spec = NULL;
     deployment_set_state(d, op->created ? "Creating" : "Updating", "");
+    d->serving_previous = 0;
     deploy_start(srv, d);
     json_t *o = deployment_to_json(d);
     respond_json(op->req, op->created ? 201 : 200, o);
@@ -987,11 +988,33 @@ int control_restore(struct server *srv, struct inf_err *err)
                       deps[i].name);
             continue;
         }
-        struct deployment *d = endpoint_add_deployment(ep, deps[i].name, spec, deps[i].generation);
+        int failed = strcmp(deps[i].state, "Failed") == 0;
+        json_t *serving = failed && deps[i].active_spec[0] != '\0'
+                              ? json_loads(deps[i].active_spec, 0, NULL)
+                              : NULL;
+        struct deployment *d =
+            serving != NULL
+                ? endpoint_add_deployment(ep, deps[i].name, serving, deps[i].active_generation)
+                : endpoint_add_deployment(ep, deps[i].name, spec, deps[i].generation);
+        if (serving != NULL)
+            json_decref(spec);
         d->created_at = deps[i].created_at;
         d->updated_at = deps[i].updated_at;
+        if (serving != NULL) {
+            /* Its last update failed: serve the last generation that
+             * succeeded again, and keep reporting the failure. */
+            char *reason = inf_asprintf("generation %lld failed, generation %lld (the last that "
+                                        "succeeded) is serving: %s",
+                                        (long long)deps[i].generation,
+                                        (long long)deps[i].active_generation, deps[i].reason);
+            deployment_set_state(d, "Failed", reason);
+            free(reason);
+            d->serving_previous = 1;
+            deploy_start(srv, d);
+            continue;
+        }
         /* A deployment that never came up stays Failed until it is updated. */
-        if (strcmp(deps[i].state, "Failed") == 0) {
+        if (failed) {
             deployment_set_state(d, "Failed", deps[i].reason);
             continue;
         }

@@ -39,12 +39,18 @@ struct state_task {
     int64_t generation;
     char state[16];
     char *reason;
+    char *active_spec; /* the spec that now serves, to remember; NULL if unchanged */
 };
 
 static void state_work(struct pool_task *task, struct store *st)
 {
     struct state_task *t = (struct state_task *)task;
     struct inf_err err;
+    if (t->active_spec != NULL &&
+        store_deployment_set_active(st, t->endpoint, t->name, t->generation, t->active_spec,
+                                    &err) != 0)
+        inf_error("deployment.active_not_saved", "endpoint=%s deployment=%s error=\"%s\"",
+                  t->endpoint, t->name, err.msg);
     int rc = store_deployment_set_state(st, t->endpoint, t->name, t->generation, t->state,
                                         t->reason, &err);
     if (rc != 0 && rc != INF_ECONFLICT && rc != INF_ENOTFOUND)
@@ -58,15 +64,18 @@ static void state_done(struct pool_task *task)
     free(t->endpoint);
     free(t->name);
     free(t->reason);
+    free(t->active_spec);
     free(t);
 }
 
-/* Sets the state in memory and queues its write to the store. */
+/* Sets the state in memory and queues its write to the store, with the
+ * spec now serving when `serving` is non-NULL. */
 static void set_state(struct server *srv, struct deployment *d, int64_t generation,
-                      const char *state, const char *reason)
+                      const char *state, const char *reason, const json_t *serving)
 {
     deployment_set_state(d, state, reason);
     struct state_task *t = inf_calloc(1, sizeof(*t));
+    t->active_spec = serving != NULL ? json_dumps(serving, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     t->task.work = state_work;
     t->task.done = state_done;
     t->endpoint = inf_strdup(d->ep->name);
@@ -159,10 +168,18 @@ static void on_set_event(struct instance_set *set, const struct set_report *r, v
         instance_set_counts(set, &total, &ready);
         inf_info("deployment.succeeded", "endpoint=%s deployment=%s generation=%lld", d->ep->name,
                  d->name, (long long)owner->generation);
+        if (d->serving_previous) {
+            /* Restored after a failed update: serving, but still Failed. */
+            add_event(d, owner->generation, 0, DEPLOYMENT_EVENT_WARNING, "ServingPrevious",
+                      "%d instance(s) of the last generation that succeeded are serving; "
+                      "update the deployment to retry",
+                      total);
+            return;
+        }
         add_event(d, owner->generation, 0, DEPLOYMENT_EVENT_NORMAL, "DeploymentSucceeded",
                   "%d instance(s) ready and serving%s", total,
                   old != NULL ? "; the previous instances drain and stop" : "");
-        set_state(owner->srv, d, owner->generation, "Succeeded", "");
+        set_state(owner->srv, d, owner->generation, "Succeeded", "", d->spec);
     } else {
         /* The set is stopping itself; detach so only SET_STOPPED follows. */
         instance_set_stop(set, 0);
@@ -171,7 +188,7 @@ static void on_set_event(struct instance_set *set, const struct set_report *r, v
         add_event(d, owner->generation, 0, DEPLOYMENT_EVENT_WARNING, "DeploymentFailed",
                   "start-up failed: %s%s", r->message,
                   d->active != NULL ? "; the previous instances keep serving" : "");
-        set_state(owner->srv, d, owner->generation, "Failed", r->reason);
+        set_state(owner->srv, d, owner->generation, "Failed", r->reason, NULL);
     }
 }
 

@@ -49,6 +49,7 @@ struct deployment {
     struct instance_set *pending; /* starting `pending_generation`; NULL if none */
     int64_t pending_generation;
     struct admission *admission; /* gateway: concurrency limit and queue (admission.c) */
+    int serving_previous; /* restored after a failed update: spec is the last good one */
     /* The last DEPLOYMENT_MAX_EVENTS events: a ring, oldest at events_start. */
     struct deployment_event events[DEPLOYMENT_MAX_EVENTS];
     size_t events_start;

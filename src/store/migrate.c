@@ -40,6 +40,10 @@ static const char *const migrations[] = {
     "  size       INTEGER NOT NULL,"
     "  created_at INTEGER NOT NULL"
     ");",
+    /* 2: the spec that last started successfully, so a restart after a
+     * failed update brings back what was serving. */
+    "ALTER TABLE deployments ADD COLUMN active_spec TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE deployments ADD COLUMN active_generation INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

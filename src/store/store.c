@@ -363,6 +363,7 @@ void store_endpoint_list_free(struct store_endpoint *list, size_t n)
 /* ---- deployments ------------------------------------------------------- */
 
 #define DEPLOYMENT_COLUMNS "endpoint, name, spec, state, reason, generation, created_at, updated_at"
+#define DEPLOYMENT_SELECT DEPLOYMENT_COLUMNS ", active_spec, active_generation"
 
 static void deployment_from_row(sqlite3_stmt *stmt, void *dst)
 {
@@ -375,6 +376,8 @@ static void deployment_from_row(sqlite3_stmt *stmt, void *dst)
     d->generation = sqlite3_column_int64(stmt, 5);
     d->created_at = sqlite3_column_int64(stmt, 6);
     d->updated_at = sqlite3_column_int64(stmt, 7);
+    d->active_spec = column_dup(stmt, 8);
+    d->active_generation = sqlite3_column_int64(stmt, 9);
 }
 
 /* SQLITE_ROW if the endpoint exists, SQLITE_DONE if not, else an error. */
@@ -467,6 +470,26 @@ static int deployment_generation(struct store *st, const char *endpoint, const c
     return rc;
 }
 
+int store_deployment_set_active(struct store *st, const char *endpoint, const char *name,
+                                int64_t generation, const char *spec_json, struct inf_err *err)
+{
+    static const char sql[] = "UPDATE deployments SET active_spec = ?3, active_generation = ?4 "
+                              "WHERE endpoint = ?1 AND name = ?2";
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+    if ((rc = require(endpoint, "endpoint name", err)) != 0 ||
+        (rc = require(name, "deployment name", err)) != 0 ||
+        (rc = require(spec_json, "deployment spec", err)) != 0)
+        return rc;
+    rc = 0;
+    if (prepare(st, sql, &stmt) != SQLITE_OK || bind_text(stmt, 1, endpoint) != SQLITE_OK ||
+        bind_text(stmt, 2, name) != SQLITE_OK || bind_text(stmt, 3, spec_json) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 4, generation) != SQLITE_OK || sqlite3_step(stmt) != SQLITE_DONE)
+        rc = store_fail(st->db, err, "set active spec of deployment '%s/%s'", endpoint, name);
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
 int store_deployment_set_state(struct store *st, const char *endpoint, const char *name,
                                int64_t generation, const char *state, const char *reason,
                                struct inf_err *err)
@@ -527,7 +550,7 @@ int store_deployment_get(struct store *st, const char *endpoint, const char *nam
                          struct store_deployment *out, struct inf_err *err)
 {
     static const char sql[] =
-        "SELECT " DEPLOYMENT_COLUMNS " FROM deployments WHERE endpoint = ?1 AND name = ?2";
+        "SELECT " DEPLOYMENT_SELECT " FROM deployments WHERE endpoint = ?1 AND name = ?2";
     sqlite3_stmt *stmt = NULL;
     int rc;
     if (out == NULL)
@@ -553,7 +576,7 @@ int store_deployment_get(struct store *st, const char *endpoint, const char *nam
 int store_deployment_list(struct store *st, const char *endpoint, struct store_deployment **out,
                           size_t *n, struct inf_err *err)
 {
-    static const char sql[] = "SELECT " DEPLOYMENT_COLUMNS " FROM deployments "
+    static const char sql[] = "SELECT " DEPLOYMENT_SELECT " FROM deployments "
                               "WHERE ?1 IS NULL OR endpoint = ?1 ORDER BY endpoint, name";
     sqlite3_stmt *stmt = NULL;
     void *items = NULL;
@@ -606,6 +629,7 @@ void store_deployment_fini(struct store_deployment *d)
     free(d->spec_json);
     free(d->state);
     free(d->reason);
+    free(d->active_spec);
     memset(d, 0, sizeof(*d));
 }
 

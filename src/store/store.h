@@ -44,6 +44,8 @@ struct store_deployment {
     int64_t generation; /* incremented by every store_deployment_put */
     int64_t created_at;
     int64_t updated_at;
+    char *active_spec;         /* the spec that last started successfully, "" if none */
+    int64_t active_generation; /* its generation, 0 if none */
 };
 
 /* Inserts or replaces an endpoint (created_at is kept on replace). */
@@ -72,6 +74,10 @@ int store_deployment_put(struct store *st, const char *endpoint, const char *nam
 int store_deployment_set_state(struct store *st, const char *endpoint, const char *name,
                                int64_t generation, const char *state, const char *reason,
                                struct inf_err *err);
+/* Records the spec whose instances last became ready (the serving one), so
+ * a restart after a failed update serves it again. */
+int store_deployment_set_active(struct store *st, const char *endpoint, const char *name,
+                                int64_t generation, const char *spec_json, struct inf_err *err);
 int store_deployment_get(struct store *st, const char *endpoint, const char *name,
                          struct store_deployment *out, struct inf_err *err);
 /* Deployments of one endpoint (or of all endpoints when endpoint is NULL),

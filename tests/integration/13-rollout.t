@@ -57,5 +57,20 @@ check_eq "blue is Failed, with the reason" "Failed" \
 out=$(score diabetes-endpoint "$KEY" -H 'azureml-model-deployment: blue')
 check_eq "and the previous instances still serve" "200" "$(status_of "$out")"
 
+# a restart brings back what was serving, not the failed update
 check_stop "server stops cleanly"
+start_server || exit 1
+ready=""
+for _ in $(seq 1 100); do
+    [ "$(inferd online-deployment show -e diabetes-endpoint -n blue | jq '[.instances[] | select(.state == "Ready")] | length')" = 2 ] && { ready=1; break; }
+    sleep 0.1
+done
+check_eq "after a restart blue's last good generation runs again (2 instances)" "1" "$ready"
+out=$(score diabetes-endpoint "$KEY" -H 'azureml-model-deployment: blue')
+check_eq "and serves" "200" "$(status_of "$out")"
+show=$(inferd online-deployment show -e diabetes-endpoint -n blue)
+check_eq "while the deployment still reports the failed update" "Failed" "$(printf '%s' "$show" | jq -r .provisioning_state)"
+check_match "saying what serves" "the last that succeeded\\) is serving" "$(printf '%s' "$show" | jq -r .reason)"
+
+check_stop "server stops cleanly again"
 done_testing

@@ -126,7 +126,7 @@ static void test_open_creates_private_wal_database(void **state)
 {
     struct fixture *fx = *state;
     struct store *st = open_store(fx);
-    assert_int_equal(store_schema_version(st), 1);
+    assert_int_equal(store_schema_version(st), 2);
 
     struct stat sb;
     assert_int_equal(stat(fx->path, &sb), 0);
@@ -135,7 +135,7 @@ static void test_open_creates_private_wal_database(void **state)
     char mode[32];
     raw_text(fx->path, "PRAGMA journal_mode", mode, sizeof(mode));
     assert_string_equal(mode, "wal");
-    assert_int_equal(raw_long(fx->path, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_long(fx->path, "PRAGMA user_version"), 2);
     assert_int_equal(raw_long(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
                                         "AND name IN ('meta', 'endpoints', 'deployments', "
                                         "'artifacts')"),
@@ -147,8 +147,8 @@ static void test_open_twice_is_idempotent(void **state)
     struct fixture *fx = *state;
     put_endpoint(open_store(fx), "ep");
     reopen_store(fx);
-    assert_int_equal(store_schema_version(fx->st), 1);
-    assert_int_equal(raw_long(fx->path, "PRAGMA user_version"), 1);
+    assert_int_equal(store_schema_version(fx->st), 2);
+    assert_int_equal(raw_long(fx->path, "PRAGMA user_version"), 2);
 
     /* A second connection on the same file at the same time (WAL). */
     struct store *other = NULL;
@@ -173,7 +173,7 @@ static void test_open_refuses_newer_schema(void **state)
     assert_int_equal(store_open(fx->path, &st, &err), INF_ESTORE);
     assert_null(st);
     assert_int_equal(err.code, INF_ESTORE);
-    assert_non_null(strstr(err.msg, "has schema version 99 but this inferd knows up to 1"));
+    assert_non_null(strstr(err.msg, "has schema version 99 but this inferd knows up to 2"));
     assert_non_null(strstr(err.msg, "upgrade inferd"));
     assert_non_null(strstr(err.msg, fx->path));
     /* Left untouched. */
@@ -210,7 +210,7 @@ static void test_failed_migration_rolls_back(void **state)
 
     /* Once the obstacle is gone, the next open migrates. */
     raw_exec(fx->path, "DROP TABLE artifacts");
-    assert_int_equal(store_schema_version(open_store(fx)), 1);
+    assert_int_equal(store_schema_version(open_store(fx)), 2);
 }
 
 static void test_open_bad_inputs(void **state)
@@ -251,7 +251,7 @@ static void test_open_in_memory(void **state)
     struct store *st = NULL;
     struct inf_err err = {0};
     assert_int_equal(store_open(":memory:", &st, &err), 0);
-    assert_int_equal(store_schema_version(st), 1);
+    assert_int_equal(store_schema_version(st), 2);
     put_endpoint(st, "ep");
     assert_int_equal(put_deployment(st, "ep", "blue"), 1);
     store_close(st);
@@ -507,6 +507,35 @@ static void test_deployment_put_bumps_generation(void **state)
 
     /* Generations are per deployment. */
     assert_int_equal(put_deployment(st, "ep", "green"), 1);
+}
+
+static void test_deployment_active_spec(void **state)
+{
+    struct fixture *fx = *state;
+    struct store *st = open_store(fx);
+    struct inf_err err = {0};
+    struct store_deployment d;
+
+    put_endpoint(st, "ep");
+    assert_int_equal(put_deployment(st, "ep", "blue"), 1);
+    assert_int_equal(store_deployment_get(st, "ep", "blue", &d, &err), 0);
+    assert_string_equal(d.active_spec, "");
+    assert_int_equal(d.active_generation, 0);
+    store_deployment_fini(&d);
+
+    /* Generation 1 became ready; generation 2 is then stored and fails. */
+    assert_int_equal(store_deployment_set_active(st, "ep", "blue", 1, "{\"v\":1}", &err), 0);
+    assert_int_equal(
+        store_deployment_put(st, "ep", "blue", "{\"v\":2}", "Updating", NULL, NULL, &err), 0);
+    assert_int_equal(store_deployment_set_state(st, "ep", "blue", 2, "Failed", "boom", &err), 0);
+    reopen_store(fx);
+    assert_int_equal(store_deployment_get(fx->st, "ep", "blue", &d, &err), 0);
+    assert_string_equal(d.spec_json, "{\"v\":2}");
+    assert_string_equal(d.state, "Failed");
+    assert_string_equal(d.active_spec, "{\"v\":1}");
+    assert_int_equal(d.active_generation, 1);
+    store_deployment_fini(&d);
+    assert_int_equal(store_deployment_set_active(fx->st, "ep", "blue", 3, NULL, &err), INF_EINVAL);
 }
 
 static void test_deployment_set_state(void **state)
@@ -784,6 +813,7 @@ int main(void)
         T(test_failed_migration_rolls_back),
         T(test_open_bad_inputs),
         T(test_open_in_memory),
+        T(test_deployment_active_spec),
         T(test_store_errors_name_the_operation),
         T(test_endpoint_crud),
         T(test_endpoint_replace_keeps_created_at),
