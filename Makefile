@@ -27,7 +27,7 @@ UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 EX_SRC    := $(wildcard examples/*/code/*.c)
 EX_SO     := $(EX_SRC:%.c=%.so)
 
-.PHONY: all deps test unit asan demo clean lint fmt bench models
+.PHONY: all deps test unit asan demo clean lint fmt bench models fuzz
 all: $(BUILD)/inferd $(EX_SO) models
 
 # Example models trained at build time from data sets scikit-learn ships
@@ -96,6 +96,13 @@ demo: deps all
 
 bench: deps all
 	bench/gateway.sh
+
+# libFuzzer targets (clang; Debian libclang-rt-14-dev). Run one on a copy
+# of its seed corpus (libFuzzer adds the inputs it finds to the first folder):
+#   mkdir -p /tmp/corpus && build/fuzz/onnx_load -max_total_time=60 /tmp/corpus fuzz/corpus/onnx_load
+fuzz:
+	@scripts/deps.sh --fuzz
+	$(MAKE) --no-print-directory $(BUILD)/fuzz/onnx_load
 
 lint:
 	clang-format --dry-run --Werror $(SRC) $(UNIT_SRC) $(EX_SRC)

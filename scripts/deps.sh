@@ -12,9 +12,14 @@ PACKAGES=(
     libonnx-dev libprotobuf-c-dev protobuf-c-compiler libopenblas-dev python3-onnx
     curl jq perl prometheus
 )
-# Optional extras: `scripts/deps.sh --bench` adds the benchmark peers.
+# Optional extras: `scripts/deps.sh --bench` adds the benchmark peers (the
+# ONNX benchmark also needs node and npm for onnxruntime-node).
 if [ "${1:-}" = "--bench" ]; then
     PACKAGES+=(wrk nginx-light python3-flask gunicorn)
+fi
+# `scripts/deps.sh --fuzz` adds clang's libFuzzer runtime for `make fuzz`.
+if [ "${1:-}" = "--fuzz" ]; then
+    PACKAGES+=(clang libclang-rt-14-dev)
 fi
 
 missing=()
