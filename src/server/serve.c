@@ -401,12 +401,14 @@ static void run_loop(struct server *srv)
 
 static void server_free(struct server *srv)
 {
-    accesslog_close(srv->accesslog);
-    metrics_free(srv->metrics);
     listener_free(srv->listener);
     srv->listener = NULL;
     control_free(srv->control);
+    /* Before the metrics and the log: requests still queued are answered
+     * (503) and recorded as their deployments go. */
     registry_fini(&srv->registry);
+    accesslog_close(srv->accesslog);
+    metrics_free(srv->metrics);
     supervisor_free(srv->supervisor);
     pool_free(srv->pool);
     if (srv->queue != NULL) {
