@@ -57,18 +57,21 @@ deploy sklearn "$PWD/examples/sklearn-diabetes/onlinescoring" score.py \
     "$PWD/examples/sklearn-diabetes/model-1/model/"
 
 # gunicorn + Flask, one server per script
+# Starts gunicorn + Flask for one script; sets GPORT. (Not in a command
+# substitution: the pid must reach PIDS in this shell for the cleanup.)
 start_gunicorn() { # NAME SCRIPT MODEL_DIR
-    local port; port=$(free_port)
+    GPORT=$(free_port)
     AZUREML_ENTRY_SCRIPT=$2 AZUREML_MODEL_DIR=$3 OPENBLAS_NUM_THREADS=1 \
-        gunicorn -w "$PROCS" -b "127.0.0.1:$port" --chdir "$PWD/bench/python" \
+        gunicorn -w "$PROCS" -b "127.0.0.1:$GPORT" --chdir "$PWD/bench/python" \
         --log-level warning azure_like_server:app >"$TMP/gunicorn-$1.log" 2>&1 &
     PIDS+=($!)
-    wait_http "http://127.0.0.1:$port/" || { echo "gunicorn did not start:"; cat "$TMP/gunicorn-$1.log"; exit 1; }
-    echo "$port"
+    wait_http "http://127.0.0.1:$GPORT/" || { echo "gunicorn did not start:"; cat "$TMP/gunicorn-$1.log"; exit 1; }
 }
-G_ECHO=$(start_gunicorn echo "$PWD/bench/python/echo/score.py" "$TMP")
-G_SK=$(start_gunicorn sklearn "$PWD/examples/sklearn-diabetes/onlinescoring/score.py" \
-    "$PWD/examples/sklearn-diabetes/model-1")
+start_gunicorn echo "$PWD/bench/python/echo/score.py" "$TMP"
+G_ECHO=$GPORT
+start_gunicorn sklearn "$PWD/examples/sklearn-diabetes/onlinescoring/score.py" \
+    "$PWD/examples/sklearn-diabetes/model-1"
+G_SK=$GPORT
 
 lua() { # FILE DEPLOYMENT BODYFILE
     local body; body=$(tr -d '\n' < "$3" | sed 's/\\/\\\\/g; s/"/\\"/g')

@@ -79,20 +79,6 @@ struct mirror_call {
     char live_hash[65], mirror_hash[65];
 };
 
-/* snprintf that returns the number of bytes written (never more than room - 1). */
-static size_t sprintf_safe(char *dst, size_t room, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static size_t sprintf_safe(char *dst, size_t room, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(dst, room, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return 0;
-    return (size_t)n < room ? (size_t)n : room - 1;
-}
-
 static void add_header(h2o_req_t *req, const char *name, const char *value)
 {
     h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 0, NULL,
@@ -459,15 +445,26 @@ static char *forwarded_headers(h2o_req_t *req, const char *request_id)
     for (size_t i = 0; i < req->headers.size; i++)
         len += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
     char *out = h2o_mem_alloc_pool(&req->pool, len);
-    char *p = out + sprintf_safe(out, len, "x-request-id: %s\r\n", request_id);
+    char *p = out;
+#define APPEND(s, n)                                                                               \
+    do {                                                                                           \
+        memcpy(p, (s), (n));                                                                       \
+        p += (n);                                                                                  \
+    } while (0)
+    APPEND("x-request-id: ", 14);
+    APPEND(request_id, strlen(request_id));
+    APPEND("\r\n", 2);
     for (size_t i = 0; i < req->headers.size; i++) {
         const h2o_header_t *h = &req->headers.entries[i];
         if (hop_header(h->name))
             continue;
-        const char *orig = h->orig_name != NULL ? h->orig_name : h->name->base;
-        p += sprintf_safe(p, len - (size_t)(p - out), "%.*s: %.*s\r\n", (int)h->name->len, orig,
-                          (int)h->value.len, h->value.base);
+        APPEND(h->orig_name != NULL ? h->orig_name : h->name->base, h->name->len);
+        APPEND(": ", 2);
+        APPEND(h->value.base, h->value.len);
+        APPEND("\r\n", 2);
     }
+#undef APPEND
+    *p = '\0';
     return out;
 }
 
