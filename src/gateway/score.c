@@ -256,10 +256,16 @@ static void reply_error(struct score_ctx *c, int status, const char *code, const
     add_route_headers(c);
     json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
     char *text = json_dumps(body, JSON_COMPACT);
-    record(c, status, 0, 0, text != NULL ? strlen(text) : 0);
-    free(text);
-    respond_json(c->req, status, body); /* records happen before the answer leaves */
     json_decref(body);
+    if (text == NULL) {
+        record(c, 500, 0, 0, 0);
+        respond_error(c->req, 500, "InternalError", "cannot serialise the response");
+        return;
+    }
+    size_t len = strlen(text);
+    record(c, status, 0, 0, len); /* before the answer leaves: c lives in its pool */
+    respond_json_text(c->req, status, text, len);
+    free(text);
 }
 
 /* Lets go of the upstream call, the instance and the admission slot. */

@@ -65,13 +65,18 @@ static void send_body(h2o_req_t *req, int status, const char *type, size_t type_
     h2o_send_inline(req, body, len);
 }
 
+void respond_json_text(h2o_req_t *req, int status, const char *text, size_t len)
+{
+    send_body(req, status, H2O_STRLIT("application/json"), text, len);
+}
+
 size_t respond_json(h2o_req_t *req, int status, const json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT);
     if (text == NULL)
         return respond_error(req, 500, "InternalError", "cannot serialise the response");
     size_t len = strlen(text);
-    send_body(req, status, H2O_STRLIT("application/json"), text, len);
+    respond_json_text(req, status, text, len);
     free(text);
     return len;
 }

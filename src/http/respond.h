@@ -12,6 +12,9 @@
 
 #include "core/err.h"
 
+/* Sends already serialised JSON (copied) with the given status. */
+void respond_json_text(h2o_req_t *req, int status, const char *text, size_t len);
+
 /* Sends `body` (serialised compactly; borrowed) with the given status.
  * Returns the body's length in bytes. */
 size_t respond_json(h2o_req_t *req, int status, const json_t *body);
