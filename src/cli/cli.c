@@ -1,6 +1,7 @@
 /*
  * cli: dispatch of `inferd <group> <verb> [options]`, help text, the admin
- * token, and the helpers every verb shares (output, errors, API calls).
+ * token (or the --token of verbs that take one), and the helpers every verb
+ * shares (output, errors, API calls, path checks).
  * Main thread only; one command per process: cli_main sets up the HTTP
  * client and the token, runs the verb and frees everything before it
  * returns.
@@ -24,7 +25,10 @@
 #define MAX_OPTS 32
 #define HELP_COLUMN 32
 
-static const struct cli_group *const groups[] = {&cli_endpoint_group, &cli_deployment_group};
+static const struct cli_group *const groups[] = {
+    &cli_endpoint_group,         &cli_deployment_group, &cli_batch_endpoint_group,
+    &cli_batch_deployment_group, &cli_job_group,
+};
 
 /* Accepted on every verb because Azure users type them out of habit. */
 static const struct args_opt azure_opts[] = {
@@ -240,6 +244,38 @@ int cli_api_exists(struct cli *c, const char *path, int *exists)
     return rc;
 }
 
+int cli_api_print(struct cli *c, const char *method, const char *path, const json_t *body)
+{
+    json_t *result = NULL;
+    int rc = cli_api(c, method, path, body, &result);
+    if (rc == 0)
+        rc = cli_print_json(result);
+    json_decref(result);
+    return rc;
+}
+
+/* ---- paths ---- */
+
+int cli_relpath_safe(const char *rel, int dir)
+{
+    if (*rel == '\0')
+        return dir;
+    const char *p = rel;
+    for (;;) {
+        const char *end = strchr(p, '/');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        int last = end == NULL || (dir && end[1] == '\0');
+        if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+            return 0;
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f || p[i] == '\\')
+                return 0;
+        if (last)
+            return 1;
+        p = end + 1;
+    }
+}
+
 /* ---- the admin token ---- */
 
 /* $INFERD_HOME/admin.token, else ~/.inferd/admin.token (as `inferd serve`
@@ -272,6 +308,19 @@ static int token_clean(char *s)
     for (size_t i = 0; i < len; i++)
         if (s[i] < 0x21 || s[i] > 0x7e) /* it goes into an HTTP header */
             return -1;
+    return 0;
+}
+
+/* The value of a verb's --token option, cleaned, as a new string. */
+static int option_token(const char *value, char **out)
+{
+    char *token = inf_strdup(value);
+    *out = NULL;
+    if (token_clean(token) != 0) {
+        free(token);
+        return cli_fail("--token: not a valid token (printable characters, no spaces)");
+    }
+    *out = token;
     return 0;
 }
 
@@ -341,7 +390,8 @@ static void print_footer(FILE *f)
     fprintf(f, "\nEvery command prints JSON on stdout; errors go to stderr (exit 1; usage "
                "errors exit 2).\n"
                "Environment: INFERD_URL (default " DEFAULT_URL "), INFERD_TOKEN (else "
-               "$INFERD_HOME/admin.token, else ~/.inferd/admin.token).\n"
+               "$INFERD_HOME/admin.token, else ~/.inferd/admin.token); --token, where a "
+               "command has it, comes first.\n"
                "Azure options -g/--resource-group, -w/--workspace-name and --subscription "
                "are accepted and ignored.\n"
                "Reference: docs/cli.md\n");
@@ -390,6 +440,15 @@ static const struct cli_verb *find_verb(const struct cli_group *g, const char *n
     return NULL;
 }
 
+/* The --token value when the verb takes that option and it was given. */
+static const char *token_given(const struct args *a)
+{
+    for (size_t i = 0; i < a->n_opts; i++)
+        if (strcmp(a->opts[i].long_name, "token") == 0)
+            return args_get(a, "token");
+    return NULL;
+}
+
 static void note_azure_opts(const struct args *a)
 {
     for (size_t i = 0; i < n_azure_opts; i++)
@@ -422,7 +481,8 @@ static int run_verb(struct cli *c, const struct cli_group *g, int argc, char **a
         url = DEFAULT_URL;
     if (cli_http_init(&c->http, url, &err) != 0)
         return cli_fail("%s", err.msg);
-    int rc = load_token(&c->token);
+    const char *token = token_given(&a);
+    int rc = token != NULL ? option_token(token, &c->token) : load_token(&c->token);
     if (rc == 0)
         rc = v->run(c, &a);
     free(c->token);

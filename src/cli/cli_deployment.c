@@ -4,7 +4,8 @@
  * locally, upload the model and code folders as content-addressed tar
  * artifacts (skipping any the server already has), PUT the spec with
  * "artifact:<sha256>" references, then poll until the deployment is
- * Succeeded or Failed. Main thread; run once by cli_main.
+ * Succeeded or Failed. Main thread; run once by cli_main. The upload
+ * helpers are shared with the batch verbs (cli_int.h).
  */
 #include "cli/cli_int.h"
 
@@ -60,7 +61,7 @@ static char *deployment_path(const char *endpoint, const char *name)
 /* ---- artifacts ---- */
 
 /* The directory holding `file` ("." for a bare file name), as a new string. */
-static char *dir_of(const char *file)
+char *cli_deployment_dir_of(const char *file)
 {
     const char *slash = strrchr(file, '/');
     if (slash == NULL)
@@ -122,8 +123,8 @@ static int ensure_uploaded(struct cli *c, const struct inf_buf *tar, const char 
 /* Packs the local folder or file `path` (field `what` of `source`),
  * uploads it, and returns "artifact:<sha256>" in *ref (a new string). A
  * value that is already an artifact reference is kept as it is. */
-static int upload(struct cli *c, const char *source, const char *what, const char *path,
-                  const char *base_dir, int include_self, char **ref)
+int cli_deployment_upload(struct cli *c, const char *source, const char *what, const char *path,
+                          const char *base_dir, int include_self, char **ref)
 {
     *ref = NULL;
     if (strncmp(path, SPEC_ARTIFACT_PREFIX, strlen(SPEC_ARTIFACT_PREFIX)) == 0) {
@@ -166,7 +167,7 @@ static int upload_field(struct cli *c, json_t *parent, const char *key, const ch
     if (path == NULL)
         return 0;
     char *ref = NULL;
-    int rc = upload(c, source, what, path, base_dir, include_self, &ref);
+    int rc = cli_deployment_upload(c, source, what, path, base_dir, include_self, &ref);
     if (rc == 0)
         json_object_set_new(parent, key, json_string(ref));
     free(ref);
@@ -201,8 +202,8 @@ static int inline_conda(json_t *spec, const char *source, const char *base_dir)
 
 /* Turns the spec's local paths (relative to base_dir) into what the server
  * takes: artifact references for model and code, the conda file's text. */
-static int localise(struct cli *c, json_t *spec, const char *source, const char *base_dir,
-                    int with_conda)
+int cli_deployment_localise(struct cli *c, json_t *spec, const char *source, const char *base_dir,
+                            int with_conda)
 {
     json_t *model = json_object_get(spec, "model");
     int rc;
@@ -413,7 +414,7 @@ static int deploy(struct cli *c, const struct deploy_req *r, json_t *spec)
     }
     rc = check_state(c, r, endpoint, name);
     if (rc == 0)
-        rc = localise(c, spec, r->source, r->base_dir, r->from_file);
+        rc = cli_deployment_localise(c, spec, r->source, r->base_dir, r->from_file);
     if (rc != 0)
         goto out;
     path = deployment_path(endpoint, name);
@@ -487,7 +488,7 @@ static int create_or_update(struct cli *c, const struct args *a, enum deploy_kin
             json_decref(spec);
             return rc;
         }
-        base_dir = dir_of(file);
+        base_dir = cli_deployment_dir_of(file);
     } else if (kind == DEPLOY_CREATE) {
         return cli_usage_error(c, "missing -f/--file (the deployment YAML)");
     } else {

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "artifact/artifact.h"
+#include "batch/batch_api.h"
 #include "backends/onnx_backend.h"
 #include "control/deploy.h"
 #include "control/registry.h"
@@ -25,6 +26,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "gateway/auth.h"
+#include "http/request.h"
 #include "http/respond.h"
 #include "server/pool.h"
 #include "server/server.h"
@@ -97,84 +99,6 @@ int control_busy(const struct control *ctl)
 }
 
 /* ---- request helpers ---- */
-
-static int method_is(h2o_req_t *req, const char *m)
-{
-    return h2o_memis(req->method.base, req->method.len, m, strlen(m));
-}
-
-/* Splits the path after /api/v1/ into segments (pointers into a copy in
- * the request's pool). Returns the count, or -1 if there are too many. */
-static int split_path(h2o_req_t *req, char **seg)
-{
-    h2o_iovec_t p = req->path_normalized;
-    char *s = h2o_mem_alloc_pool(&req->pool, p.len + 1);
-    memcpy(s, p.base, p.len);
-    s[p.len] = '\0';
-    char *cur = s + strlen("/api/v1/");
-    int n = 0;
-    while (*cur != '\0') {
-        char *slash = strchr(cur, '/');
-        if (slash != NULL)
-            *slash = '\0';
-        if (*cur != '\0') {
-            if (n == MAX_SEGMENTS)
-                return -1;
-            seg[n++] = cur;
-        }
-        if (slash == NULL)
-            break;
-        cur = slash + 1;
-    }
-    return n;
-}
-
-/* The value of query parameter `name` as a long in [min, max], or def. */
-static long query_long(h2o_req_t *req, const char *name, long min, long max, long def)
-{
-    if (req->query_at == SIZE_MAX)
-        return def;
-    const char *q = req->path.base + req->query_at + 1;
-    size_t qlen = req->path.len - req->query_at - 1;
-    size_t nlen = strlen(name);
-    size_t i = 0;
-    while (i < qlen) {
-        size_t end = i;
-        while (end < qlen && q[end] != '&')
-            end++;
-        if (end - i > nlen && memcmp(q + i, name, nlen) == 0 && q[i + nlen] == '=') {
-            char buf[24];
-            size_t vlen = end - i - nlen - 1;
-            if (vlen >= sizeof(buf))
-                return def;
-            memcpy(buf, q + i + nlen + 1, vlen);
-            buf[vlen] = '\0';
-            long v;
-            return inf_parse_long(buf, min, max, &v) == 0 ? v : def;
-        }
-        i = end + 1;
-    }
-    return def;
-}
-
-/* Parses the body as a JSON object; answers 400 and returns NULL if not. */
-static json_t *body_json(h2o_req_t *req)
-{
-    json_error_t jerr;
-    json_t *v = json_loadb(req->entity.base != NULL ? req->entity.base : "", req->entity.len,
-                           JSON_REJECT_DUPLICATES, &jerr);
-    if (v == NULL) {
-        respond_error(req, 400, "BadRequest", "request body is not valid JSON: %s (line %d)",
-                      jerr.text, jerr.line);
-        return NULL;
-    }
-    if (!json_is_object(v)) {
-        json_decref(v);
-        respond_error(req, 400, "BadRequest", "request body must be a JSON object");
-        return NULL;
-    }
-    return v;
-}
 
 static int check_name(h2o_req_t *req, const char *name, const char *what)
 {
@@ -300,7 +224,7 @@ static void artifact_get_apply(struct op *op)
 
 static void handle_artifacts(struct control *ctl, h2o_req_t *req, char **seg, int n)
 {
-    if (n == 1 && method_is(req, "POST")) {
+    if (n == 1 && request_method_is(req, "POST")) {
         if (req->entity.len == 0) {
             respond_error(req, 400, "BadRequest", "empty body: send the archive (a tar)");
             return;
@@ -308,7 +232,7 @@ static void handle_artifacts(struct control *ctl, h2o_req_t *req, char **seg, in
         op_submit(op_new(ctl, req, artifact_put_work, artifact_put_apply));
         return;
     }
-    if (n == 2 && method_is(req, "GET")) {
+    if (n == 2 && request_method_is(req, "GET")) {
         if (!artifact_id_valid(seg[1])) {
             respond_error(req, 400, "BadRequest",
                           "artifact id '%.70s' is not a SHA-256 (64 lower-case hex digits)",
@@ -391,7 +315,7 @@ static void submit_endpoint_spec(struct control *ctl, h2o_req_t *req, struct end
 
 static void endpoint_put(struct control *ctl, h2o_req_t *req, const char *name)
 {
-    json_t *body = body_json(req);
+    json_t *body = request_body_json(req);
     if (body == NULL)
         return;
     json_t *bname = json_object_get(body, "name");
@@ -424,7 +348,7 @@ static void endpoint_put(struct control *ctl, h2o_req_t *req, const char *name)
 
 static void traffic_put(struct control *ctl, h2o_req_t *req, struct endpoint *ep)
 {
-    json_t *body = body_json(req);
+    json_t *body = request_body_json(req);
     if (body == NULL)
         return;
     json_t *spec = json_deep_copy(ep->spec);
@@ -487,7 +411,7 @@ static void keys_apply(struct op *op)
 
 static void keys_regenerate(struct control *ctl, h2o_req_t *req, struct endpoint *ep)
 {
-    json_t *body = body_json(req);
+    json_t *body = request_body_json(req);
     if (body == NULL)
         return;
     const char *type = json_string_value(json_object_get(body, "key_type"));
@@ -551,7 +475,7 @@ static int has_mlmodel(const char *dir)
  * MLmodel whose onnx flavor is its only loadable one, is served by the onnx
  * backend; another MLflow model folder by the mlflow backend. Several .onnx
  * files: INF_EINVAL naming them. */
-static int resolve_model_backend(struct server *srv, json_t *spec, struct inf_err *err)
+int control_resolve_model_backend(const struct server *srv, json_t *spec, struct inf_err *err)
 {
     const char *backend = json_string_value(json_object_get(spec, "backend"));
     if (backend == NULL || strcmp(backend, "model") != 0)
@@ -591,8 +515,7 @@ static int resolve_model_backend(struct server *srv, json_t *spec, struct inf_er
                        "(score.py)");
 }
 
-/* Checks on the store thread that the deployment's files exist. */
-static int check_artifacts(struct server *srv, const json_t *spec, struct inf_err *err)
+int control_check_artifacts(const struct server *srv, const json_t *spec, struct inf_err *err)
 {
     static const char *const fields[][2] = {{"model", "path"}, {"code_configuration", "code"}};
     size_t plen = strlen(SPEC_ARTIFACT_PREFIX);
@@ -630,8 +553,8 @@ static int check_artifacts(struct server *srv, const json_t *spec, struct inf_er
 
 static void deployment_put_work(struct op *op, struct store *st)
 {
-    if (check_artifacts(op->ctl->srv, op->spec, &op->err) != 0 ||
-        resolve_model_backend(op->ctl->srv, op->spec, &op->err) != 0)
+    if (control_check_artifacts(op->ctl->srv, op->spec, &op->err) != 0 ||
+        control_resolve_model_backend(op->ctl->srv, op->spec, &op->err) != 0)
         return;
     free(op->spec_text);
     op->spec_text = json_dumps(op->spec, JSON_COMPACT | JSON_SORT_KEYS);
@@ -669,7 +592,7 @@ static void deployment_put_apply(struct op *op)
 static void deployment_put(struct control *ctl, h2o_req_t *req, struct endpoint *ep,
                            const char *name)
 {
-    json_t *body = body_json(req);
+    json_t *body = request_body_json(req);
     if (body == NULL)
         return;
     static const char *const keys[][2] = {{"name", NULL}, {"endpoint_name", NULL}};
@@ -782,8 +705,8 @@ static void deployment_logs(struct control *ctl, h2o_req_t *req, struct endpoint
     struct op *op = op_new(ctl, req, logs_work, logs_apply);
     snprintf(op->ep, sizeof(op->ep), "%s", ep->name);
     snprintf(op->dep, sizeof(op->dep), "%s", d->name);
-    op->lines = (int)query_long(req, "lines", 1, 1000000, DEFAULT_LOG_LINES);
-    op->instance = (int)query_long(req, "instance", 0, count > 0 ? count - 1 : 0, 0);
+    op->lines = (int)request_query_long(req, "lines", 1, 1000000, DEFAULT_LOG_LINES);
+    op->instance = (int)request_query_long(req, "instance", 0, count > 0 ? count - 1 : 0, 0);
     op_submit(op);
 }
 
@@ -826,7 +749,7 @@ static void route_deployments(struct control *ctl, h2o_req_t *req, struct endpoi
                               int n)
 {
     if (n == 3) {
-        if (method_is(req, "GET"))
+        if (request_method_is(req, "GET"))
             list_deployments(req, ep);
         else
             respond_error(req, 405, "MethodNotAllowed", "use GET to list deployments");
@@ -834,20 +757,20 @@ static void route_deployments(struct control *ctl, h2o_req_t *req, struct endpoi
     }
     if (check_name(req, seg[3], "deployment name") != 0)
         return;
-    if (n == 4 && method_is(req, "PUT")) {
+    if (n == 4 && request_method_is(req, "PUT")) {
         deployment_put(ctl, req, ep, seg[3]);
         return;
     }
     struct deployment *d = find_deployment_or_404(req, ep, seg[3]);
     if (d == NULL)
         return;
-    if (n == 4 && method_is(req, "GET")) {
+    if (n == 4 && request_method_is(req, "GET")) {
         json_t *o = deployment_to_json(d);
         respond_json(req, 200, o);
         json_decref(o);
-    } else if (n == 4 && method_is(req, "DELETE")) {
+    } else if (n == 4 && request_method_is(req, "DELETE")) {
         deployment_delete(ctl, req, ep, d);
-    } else if (n == 5 && strcmp(seg[4], "logs") == 0 && method_is(req, "GET")) {
+    } else if (n == 5 && strcmp(seg[4], "logs") == 0 && request_method_is(req, "GET")) {
         deployment_logs(ctl, req, ep, d);
     } else {
         respond_error(req, 404, "NotFound", "no such deployment route");
@@ -857,7 +780,7 @@ static void route_deployments(struct control *ctl, h2o_req_t *req, struct endpoi
 static void route_endpoints(struct control *ctl, h2o_req_t *req, char **seg, int n)
 {
     if (n == 1) {
-        if (method_is(req, "GET"))
+        if (request_method_is(req, "GET"))
             list_endpoints(ctl, req);
         else
             respond_error(req, 405, "MethodNotAllowed", "use GET to list endpoints");
@@ -865,26 +788,26 @@ static void route_endpoints(struct control *ctl, h2o_req_t *req, char **seg, int
     }
     if (check_name(req, seg[1], "endpoint name") != 0)
         return;
-    if (n == 2 && method_is(req, "PUT")) {
+    if (n == 2 && request_method_is(req, "PUT")) {
         endpoint_put(ctl, req, seg[1]);
         return;
     }
     struct endpoint *ep = find_endpoint_or_404(ctl, req, seg[1]);
     if (ep == NULL)
         return;
-    if (n == 2 && method_is(req, "GET")) {
+    if (n == 2 && request_method_is(req, "GET")) {
         json_t *o = endpoint_to_json(ep, ctl->srv->base_url);
         respond_json(req, 200, o);
         json_decref(o);
-    } else if (n == 2 && method_is(req, "DELETE")) {
+    } else if (n == 2 && request_method_is(req, "DELETE")) {
         struct op *op = op_new(ctl, req, endpoint_delete_work, endpoint_delete_apply);
         snprintf(op->ep, sizeof(op->ep), "%s", ep->name);
         op_submit(op);
-    } else if (n == 3 && strcmp(seg[2], "traffic") == 0 && method_is(req, "PUT")) {
+    } else if (n == 3 && strcmp(seg[2], "traffic") == 0 && request_method_is(req, "PUT")) {
         traffic_put(ctl, req, ep);
-    } else if (n == 3 && strcmp(seg[2], "mirror-report") == 0 && method_is(req, "GET")) {
+    } else if (n == 3 && strcmp(seg[2], "mirror-report") == 0 && request_method_is(req, "GET")) {
         mirror_report_respond(req, ep);
-    } else if (n == 3 && strcmp(seg[2], "keys") == 0 && method_is(req, "GET")) {
+    } else if (n == 3 && strcmp(seg[2], "keys") == 0 && request_method_is(req, "GET")) {
         if (auth_is_token_mode(ep))
             respond_error(req, 400, "BadRequest",
                           "endpoint '%s' uses aml_token auth: get a token with POST "
@@ -892,10 +815,10 @@ static void route_endpoints(struct control *ctl, h2o_req_t *req, char **seg, int
                           ep->name, ep->name);
         else
             keys_respond(req, ep);
-    } else if (n == 3 && strcmp(seg[2], "token") == 0 && method_is(req, "POST")) {
+    } else if (n == 3 && strcmp(seg[2], "token") == 0 && request_method_is(req, "POST")) {
         tokens_handle(ctl->srv, req, ep);
     } else if (n == 4 && strcmp(seg[2], "keys") == 0 && strcmp(seg[3], "regenerate") == 0 &&
-               method_is(req, "POST")) {
+               request_method_is(req, "POST")) {
         keys_regenerate(ctl, req, ep);
     } else if (n >= 3 && strcmp(seg[2], "deployments") == 0) {
         route_deployments(ctl, req, ep, seg, n);
@@ -907,7 +830,7 @@ static void route_endpoints(struct control *ctl, h2o_req_t *req, char **seg, int
 static void dispatch(struct control *ctl, h2o_req_t *req)
 {
     char *seg[MAX_SEGMENTS];
-    int n = split_path(req, seg);
+    int n = request_split_path(req, "/api/v1/", seg, MAX_SEGMENTS);
     if (n <= 0) {
         respond_error(req, 404, "NotFound", "no such API route");
         return;
@@ -924,7 +847,14 @@ void control_handle(struct control *ctl, h2o_req_t *req)
 {
     h2o_iovec_t cred = respond_bearer(req);
     const char *tok = ctl->srv->admin_token;
-    if (cred.len == 0 || !inf_const_eq(cred.base, cred.len, tok, strlen(tok))) {
+    int admin = cred.len > 0 && inf_const_eq(cred.base, cred.len, tok, strlen(tok));
+    if (batch_api_owns(req->path_normalized.base, req->path_normalized.len)) {
+        /* Batch routes also take endpoint tokens, and order themselves on
+         * the store thread. */
+        batch_api_handle(ctl->srv, req, admin);
+        return;
+    }
+    if (!admin) {
         respond_error(req, 401, "Unauthorized",
                       "missing or wrong admin token: send 'Authorization: Bearer <token>' with "
                       "the token from %s/admin.token",

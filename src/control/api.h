@@ -11,6 +11,8 @@
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 
+#include <jansson.h>
+
 #include "core/err.h"
 
 struct server;
@@ -27,5 +29,18 @@ int control_busy(const struct control *ctl);
 /* Loads every endpoint and deployment from the store into the registry and
  * starts their instances (start-up, before the loop runs). */
 int control_restore(struct server *srv, struct inf_err *err);
+
+/* Store thread (blocking stat calls): checks that a deployment spec's
+ * artifacts (model.path, code_configuration.code) are stored and that the
+ * scoring script is a file in the code folder; INF_EINVAL naming the field
+ * otherwise. Online and batch deployments. */
+int control_check_artifacts(const struct server *srv, const json_t *spec, struct inf_err *err);
+
+/* Store thread: for a spec with backend "model" (a model without code),
+ * chooses "onnx" (one .onnx file, or an MLmodel whose only loadable flavor
+ * is onnx) or "mlflow" (an MLmodel file) from the model folder and sets
+ * spec.backend; INF_EUNSUPPORTED or INF_EINVAL naming `model` otherwise.
+ * Other backends: 0, spec untouched. */
+int control_resolve_model_backend(const struct server *srv, json_t *spec, struct inf_err *err);
 
 #endif

@@ -192,62 +192,38 @@ static void on_set_event(struct instance_set *set, const struct set_report *r, v
     }
 }
 
-/* A NULL-terminated, heap-owned string vector that grows as it is filled. */
-struct strv {
-    char **v;
-    size_t n, cap;
-};
-
-static void strv_push(struct strv *sv, char *owned)
-{
-    if (sv->n + 2 > sv->cap) {
-        sv->cap = sv->cap ? sv->cap * 2 : 16;
-        sv->v = inf_realloc(sv->v, sv->cap * sizeof(char *));
-    }
-    sv->v[sv->n++] = owned;
-    sv->v[sv->n] = NULL;
-}
-
-static int env_has(const struct strv *sv, const char *name)
-{
-    size_t len = strlen(name);
-    for (size_t i = 0; i < sv->n; i++)
-        if (strncmp(sv->v[i], name, len) == 0 && sv->v[i][len] == '=')
-            return 1;
-    return 0;
-}
-
 /* The instance's environment: the server's (minus AZUREML_*), the Azure
  * variables a scoring script expects, then the deployment's own
  * environment_variables, which win. Math libraries default to one thread
  * per process: an instance scales with processes, not threads. */
-static char **build_env(const struct server *srv, const struct deployment *d, const char *model_dir,
-                        const char *script)
+static void build_env(const struct server *srv, const json_t *spec, const char *endpoint,
+                      const char *name, const char *model_dir, const char *script,
+                      struct inf_strv *env_out)
 {
-    struct strv env = {0};
+    struct inf_strv env = *env_out;
     for (size_t i = 0; environ[i] != NULL; i++)
         if (strncmp(environ[i], "AZUREML_", 8) != 0)
-            strv_push(&env, inf_strdup(environ[i]));
-    strv_push(&env, inf_asprintf("AZUREML_MODEL_DIR=%s", model_dir));
+            inf_strv_push(&env, inf_strdup(environ[i]));
+    inf_strv_push(&env, inf_asprintf("AZUREML_MODEL_DIR=%s", model_dir));
     if (script != NULL)
-        strv_push(&env, inf_asprintf("AZUREML_ENTRY_SCRIPT=%s", script));
-    strv_push(&env, inf_asprintf("INFERD_ENDPOINT=%s", d->ep->name));
-    strv_push(&env, inf_asprintf("INFERD_DEPLOYMENT=%s", d->name));
-    strv_push(&env, inf_asprintf("INFERD_HOME=%s", srv->home));
-    json_t *vars = json_object_get(d->spec, "environment_variables");
+        inf_strv_push(&env, inf_asprintf("AZUREML_ENTRY_SCRIPT=%s", script));
+    inf_strv_push(&env, inf_asprintf("INFERD_ENDPOINT=%s", endpoint));
+    inf_strv_push(&env, inf_asprintf("INFERD_DEPLOYMENT=%s", name));
+    inf_strv_push(&env, inf_asprintf("INFERD_HOME=%s", srv->home));
+    json_t *vars = json_object_get(spec, "environment_variables");
     const char *key;
     json_t *v;
     json_object_foreach(vars, key, v)
     {
         const char *val = json_string_value(v);
-        strv_push(&env, inf_asprintf("%s=%s", key, val != NULL ? val : ""));
+        inf_strv_push(&env, inf_asprintf("%s=%s", key, val != NULL ? val : ""));
     }
     static const char *const threads[] = {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                           "MKL_NUM_THREADS"};
     for (size_t i = 0; i < sizeof(threads) / sizeof(threads[0]); i++)
-        if (json_object_get(vars, threads[i]) == NULL && !env_has(&env, threads[i]))
-            strv_push(&env, inf_asprintf("%s=1", threads[i]));
-    return env.v;
+        if (json_object_get(vars, threads[i]) == NULL && !inf_strv_has_var(&env, threads[i]))
+            inf_strv_push(&env, inf_asprintf("%s=1", threads[i]));
+    *env_out = env;
 }
 
 /* How long the instance lets one scoring call run before killing it. The
@@ -340,51 +316,58 @@ static uint64_t startup_timeout_ms(const json_t *spec)
     return ms < MIN_STARTUP_TIMEOUT_MS ? MIN_STARTUP_TIMEOUT_MS : ms;
 }
 
+void deploy_worker_command(const struct server *srv, const json_t *spec, const char *endpoint,
+                           const char *name, struct inf_strv *argv, struct inf_strv *env)
+{
+    const char *model = artifact_of(json_object_get(json_object_get(spec, "model"), "path"));
+    json_t *code_cfg = json_object_get(spec, "code_configuration");
+    const char *code = artifact_of(json_object_get(code_cfg, "code"));
+    const char *script = json_string_value(json_object_get(code_cfg, "scoring_script"));
+    const char *backend = json_string_value(json_object_get(spec, "backend"));
+
+    char *model_dir = model != NULL ? inf_asprintf("%s/%s", srv->artifacts_dir, model)
+                                    : inf_asprintf("%s/empty-model", srv->run_dir);
+    if (model == NULL)
+        inf_mkdir_p(model_dir, 0700, NULL);
+
+    static const char *const fixed[] = {"inferd", "worker", "--socket", "{socket}", "--backend"};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        inf_strv_push(argv, inf_strdup(fixed[i]));
+    inf_strv_push(argv, inf_strdup(backend != NULL ? backend : "native"));
+    inf_strv_push(argv, inf_strdup("--model-dir"));
+    inf_strv_push(argv, inf_strdup(model_dir));
+    if (code != NULL && script != NULL) {
+        inf_strv_push(argv, inf_strdup("--code-dir"));
+        inf_strv_push(argv, inf_asprintf("%s/%s", srv->artifacts_dir, code));
+        inf_strv_push(argv, inf_strdup("--script"));
+        inf_strv_push(argv, inf_strdup(script));
+    }
+    build_env(srv, spec, endpoint, name, model_dir, script, env);
+    free(model_dir);
+}
+
 void deploy_start(struct server *srv, struct deployment *d)
 {
     if (d->pending != NULL) {
         instance_set_stop(d->pending, 0);
         d->pending = NULL;
     }
-    const char *model = artifact_of(json_object_get(json_object_get(d->spec, "model"), "path"));
-    json_t *code_cfg = json_object_get(d->spec, "code_configuration");
-    const char *code = artifact_of(json_object_get(code_cfg, "code"));
-    const char *script = json_string_value(json_object_get(code_cfg, "scoring_script"));
-    const char *backend = json_string_value(json_object_get(d->spec, "backend"));
-
-    char *model_dir = model != NULL ? inf_asprintf("%s/%s", srv->artifacts_dir, model)
-                                    : inf_asprintf("%s/empty-model", srv->run_dir);
-    char *code_dir = code != NULL ? inf_asprintf("%s/%s", srv->artifacts_dir, code) : NULL;
-    if (model == NULL)
-        inf_mkdir_p(model_dir, 0700, NULL);
-
-    struct strv argv = {0};
-    static const char *const fixed[] = {"inferd", "worker", "--socket", "{socket}", "--backend"};
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-        strv_push(&argv, inf_strdup(fixed[i]));
-    strv_push(&argv, inf_strdup(backend != NULL ? backend : "native"));
-    strv_push(&argv, inf_strdup("--model-dir"));
-    strv_push(&argv, inf_strdup(model_dir));
-    if (code_dir != NULL && script != NULL) {
-        strv_push(&argv, inf_strdup("--code-dir"));
-        strv_push(&argv, inf_strdup(code_dir));
-        strv_push(&argv, inf_strdup("--script"));
-        strv_push(&argv, inf_strdup(script));
-    }
+    struct inf_strv argv = {0}, env = {0};
+    deploy_worker_command(srv, d->spec, d->ep->name, d->name, &argv, &env);
     json_int_t timeout = json_integer_value(
         json_object_get(json_object_get(d->spec, "request_settings"), "request_timeout_ms"));
-    strv_push(&argv,
-              inf_asprintf("--timeout-ms=%lld", (long long)scoring_timeout_ms(d->spec, timeout)));
-    strv_push(&argv, inf_asprintf("--worker-count=%d", worker_count(d->spec)));
+    inf_strv_push(
+        &argv, inf_asprintf("--timeout-ms=%lld", (long long)scoring_timeout_ms(d->spec, timeout)));
+    inf_strv_push(&argv, inf_asprintf("--worker-count=%d", worker_count(d->spec)));
     char *conda = write_conda_file(srv, d);
     if (conda != NULL) {
-        strv_push(&argv, inf_strdup("--conda-file"));
-        strv_push(&argv, conda);
+        inf_strv_push(&argv, inf_strdup("--conda-file"));
+        inf_strv_push(&argv, conda);
     }
 
     struct instance_spec spec = {
         .argv = argv.v,
-        .envp = build_env(srv, d, model_dir, script),
+        .envp = env.v,
         .log_dir = inf_asprintf("%s/%s/%s", srv->logs_dir, d->ep->name, d->name),
         .count = (int)json_integer_value(json_object_get(d->spec, "instance_count")),
         .startup_timeout_ms = startup_timeout_ms(d->spec),
@@ -403,8 +386,6 @@ void deploy_start(struct server *srv, struct deployment *d)
     snprintf(label, sizeof(label), "%s/%s#%lld", d->ep->name, d->name, (long long)d->generation);
     d->pending = supervisor_start_set(srv->supervisor, label, &spec, on_set_event, owner);
     d->pending_generation = d->generation;
-    free(model_dir);
-    free(code_dir);
 }
 
 void deploy_stop(struct deployment *d)

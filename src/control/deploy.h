@@ -8,8 +8,23 @@
 #ifndef INF_CONTROL_DEPLOY_H
 #define INF_CONTROL_DEPLOY_H
 
+#include <jansson.h>
+
+#include "core/util.h"
+
 struct server;
 struct deployment;
+
+/* Appends to argv and env the command that runs one instance of a
+ * deployment spec, online or batch (its model.path, code_configuration,
+ * backend and environment_variables): `inferd worker --socket {socket}
+ * --backend B --model-dir M [--code-dir C --script S]`, and the server's
+ * environment (minus AZUREML_*) with AZUREML_MODEL_DIR,
+ * AZUREML_ENTRY_SCRIPT, INFERD_ENDPOINT=endpoint, INFERD_DEPLOYMENT=name,
+ * the spec's environment_variables and one math-library thread per
+ * process. Callers add their own options (timeouts, process counts). */
+void deploy_worker_command(const struct server *srv, const json_t *spec, const char *endpoint,
+                           const char *name, struct inf_strv *argv, struct inf_strv *env);
 
 /* Starts instances for d's current spec and generation. */
 void deploy_start(struct server *srv, struct deployment *d);

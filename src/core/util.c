@@ -412,3 +412,31 @@ int inf_parse_long(const char *s, long min, long max, long *out)
     *out = v;
     return 0;
 }
+
+void inf_strv_push(struct inf_strv *sv, char *owned)
+{
+    if (sv->n + 2 > sv->cap) {
+        sv->cap = sv->cap ? sv->cap * 2 : 16;
+        sv->v = inf_realloc(sv->v, sv->cap * sizeof(char *));
+    }
+    sv->v[sv->n++] = owned;
+    sv->v[sv->n] = NULL;
+}
+
+int inf_strv_has_var(const struct inf_strv *sv, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < sv->n; i++)
+        if (strncmp(sv->v[i], name, len) == 0 && sv->v[i][len] == '=')
+            return 1;
+    return 0;
+}
+
+void inf_strv_free(char **v)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; v[i] != NULL; i++)
+        free(v[i]);
+    free(v);
+}

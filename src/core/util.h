@@ -62,8 +62,7 @@ int inf_mkdir_p(const char *path, mode_t mode, struct inf_err *err);
 /* Reads a whole file of at most max_bytes into a fresh NUL-terminated heap
  * buffer (*out, caller frees) and its length. INF_ETOOBIG past the cap,
  * INF_ENOTFOUND when missing, INF_EIO otherwise. */
-int inf_read_file(const char *path, size_t max_bytes, char **out, size_t *len,
-                  struct inf_err *err);
+int inf_read_file(const char *path, size_t max_bytes, char **out, size_t *len, struct inf_err *err);
 /* Writes data to path atomically: a temporary file beside it, fsync, rename. */
 int inf_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
                           struct inf_err *err);
@@ -75,5 +74,21 @@ char *inf_file_tail(const char *path, int lines, size_t max_bytes);
 
 /* Strict base-10 parse of a whole string into [min, max]; returns 0 or -1. */
 int inf_parse_long(const char *s, long min, long max, long *out);
+
+/* A NULL-terminated vector of heap strings that grows as it is filled
+ * (argv and environment blocks). Zero-initialise it; `v` is NULL until the
+ * first push. */
+struct inf_strv {
+    char **v;
+    size_t n, cap;
+};
+
+/* Appends `owned` (taking ownership) and keeps v NULL-terminated. */
+void inf_strv_push(struct inf_strv *sv, char *owned);
+/* 1 if an entry "name=..." is present (environment blocks). */
+int inf_strv_has_var(const struct inf_strv *sv, const char *name);
+/* Frees a NULL-terminated vector of heap strings and the vector; NULL is a
+ * no-op. */
+void inf_strv_free(char **v);
 
 #endif

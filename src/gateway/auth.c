@@ -25,7 +25,7 @@
 #define JTI_BYTES 16
 #define MAX_CRED_BYTES 4096 /* tokens we issue are about 300 bytes */
 #define MAX_HEADER_B64 256  /* base64url characters of a token's header */
-#define GET_TOKEN_HINT "get one with `inferd online-endpoint get-credentials -n %s`"
+#define GET_TOKEN_HINT "get one with `inferd %s get-credentials -n %s`"
 
 int auth_is_token_mode(const struct endpoint *ep)
 {
@@ -115,8 +115,16 @@ static int check_header(const char *tok, size_t len, struct inf_err *err)
     return rc;
 }
 
-/* Checks the verified token's claims against the endpoint and the clock. */
-static int check_claims(const struct endpoint *ep, jwt_t *jwt, int64_t now, struct inf_err *err)
+/* Who a token is checked for: the audience claim it must carry, and the
+ * endpoint's kind and name for messages. */
+struct audience {
+    const char *aud;  /* "ep" (online) or "batch:ep" */
+    const char *kind; /* "online-endpoint" or "batch-endpoint" */
+    const char *name;
+};
+
+/* Checks the verified token's claims against the audience and the clock. */
+static int check_claims(const struct audience *who, jwt_t *jwt, int64_t now, struct inf_err *err)
 {
     char *text = jwt_get_grants_json(jwt, NULL);
     json_t *claims = text != NULL ? json_loads(text, 0, NULL) : NULL;
@@ -128,26 +136,26 @@ static int check_claims(const struct endpoint *ep, jwt_t *jwt, int64_t now, stru
     if (iss == NULL || strcmp(iss, TOKEN_ISSUER) != 0) {
         rc = inf_err_set(err, INF_EAUTH,
                          "token was not issued by inferd (iss '%.40s'); " GET_TOKEN_HINT,
-                         iss != NULL ? iss : "", ep->name);
-    } else if (aud == NULL || strcmp(aud, ep->name) != 0) {
+                         iss != NULL ? iss : "", who->kind, who->name);
+    } else if (aud == NULL || strcmp(aud, who->aud) != 0) {
         rc = inf_err_set(err, INF_EAUTH,
                          "token was issued for endpoint '%.64s', not '%s'; " GET_TOKEN_HINT,
-                         aud != NULL ? aud : "", ep->name, ep->name);
+                         aud != NULL ? aud : "", who->aud, who->kind, who->name);
     } else if (!json_is_integer(exp)) {
         rc = inf_err_set(err, INF_EAUTH, "malformed token: claim exp is not an integer");
     } else if (json_integer_value(exp) <= now) {
         char when[32];
         inf_utc_iso8601(when, sizeof(when), json_integer_value(exp));
         rc = inf_err_set(err, INF_EAUTH,
-                         "token expired at %s; get a new one with `inferd online-endpoint "
-                         "get-credentials -n %s`",
-                         when, ep->name);
+                         "token expired at %s; get a new one with `inferd %s get-credentials "
+                         "-n %s`",
+                         when, who->kind, who->name);
     }
     json_decref(claims);
     return rc;
 }
 
-static int check_token(const struct endpoint *ep, const char *secret, const char *cred, size_t len,
+static int check_token(const struct audience *who, const char *secret, const char *cred, size_t len,
                        int64_t now, struct inf_err *err)
 {
     if (len > MAX_CRED_BYTES)
@@ -164,11 +172,12 @@ static int check_token(const struct endpoint *ep, const char *secret, const char
     jwt_t *jwt = NULL;
     if (jwt_decode(&jwt, tok, (const unsigned char *)secret, AUTH_SECRET_HEX_LEN) != 0)
         rc = inf_err_set(err, INF_EAUTH,
-                         "invalid token: bad signature or malformed; " GET_TOKEN_HINT, ep->name);
+                         "invalid token: bad signature or malformed; " GET_TOKEN_HINT, who->kind,
+                         who->name);
     else if (jwt_get_alg(jwt) != JWT_ALG_HS256)
         rc = inf_err_set(err, INF_EAUTH, "token algorithm is not " TOKEN_ALG);
     else
-        rc = check_claims(ep, jwt, now, err);
+        rc = check_claims(who, jwt, now, err);
     jwt_free(jwt);
     free(tok);
     return rc;
@@ -203,16 +212,33 @@ int auth_check(const struct endpoint *ep, const char *secret, const char *cred, 
         return inf_err_set(err, INF_EAUTH,
                            "endpoint '%s' uses aml_token auth: keys are not accepted, send a "
                            "token; " GET_TOKEN_HINT,
-                           ep->name, ep->name);
+                           ep->name, "online-endpoint", ep->name);
     if (!token_mode && token)
         return inf_err_set(err, INF_EAUTH,
                            "endpoint '%s' uses key auth: tokens are not accepted, send its "
                            "primary or secondary key (`inferd online-endpoint get-credentials "
                            "-n %s`)",
                            ep->name, ep->name);
-    if (token_mode)
-        return check_token(ep, secret, cred, cred_len, now, err);
+    if (token_mode) {
+        struct audience who = {ep->name, "online-endpoint", ep->name};
+        return check_token(&who, secret, cred, cred_len, now, err);
+    }
     return check_key(ep, cred, cred_len, err);
+}
+
+int auth_check_batch_token(const char *name, const char *secret, const char *cred, size_t cred_len,
+                           int64_t now, struct inf_err *err)
+{
+    if (cred == NULL || cred_len == 0 || !looks_like_token(cred, cred_len))
+        return inf_err_set(err, INF_EAUTH,
+                           "missing or malformed credential: send 'Authorization: Bearer <token>' "
+                           "with the admin token or a token of batch endpoint '%s' (`inferd "
+                           "batch-endpoint get-credentials -n %s`)",
+                           name, name);
+    char aud[80];
+    snprintf(aud, sizeof(aud), "%s%s", AUTH_BATCH_AUDIENCE_PREFIX, name);
+    struct audience who = {aud, "batch-endpoint", name};
+    return check_token(&who, secret, cred, cred_len, now, err);
 }
 
 int auth_issue_token(const char *secret, const char *name, int64_t now, int64_t ttl_s, char **token,

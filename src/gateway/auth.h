@@ -26,11 +26,20 @@ int auth_is_token_mode(const struct endpoint *ep);
 int auth_check(const struct endpoint *ep, const char *secret, const char *cred, size_t cred_len,
                int64_t now, struct inf_err *err);
 
+/* A batch endpoint's tokens carry the audience "batch:<name>", so a token
+ * of an online endpoint with the same name is not accepted for it. */
+#define AUTH_BATCH_AUDIENCE_PREFIX "batch:"
+
+/* Checks a token (the Bearer value) issued for batch endpoint `name` (by
+ * auth_issue_token with name "batch:<name>"). 0, or INF_EAUTH with a
+ * message saying what is wrong. */
+int auth_check_batch_token(const char *name, const char *secret, const char *cred, size_t cred_len,
+                           int64_t now, struct inf_err *err);
+
 /* Issues a token for endpoint `name` valid for ttl_s seconds from now:
  * *token is a heap string (caller frees); *expires_at and *refresh_after are
  * unix seconds (refresh after half the lifetime). */
-int auth_issue_token(const char *secret, const char *name, int64_t now, int64_t ttl_s,
-                     char **token, int64_t *expires_at, int64_t *refresh_after,
-                     struct inf_err *err);
+int auth_issue_token(const char *secret, const char *name, int64_t now, int64_t ttl_s, char **token,
+                     int64_t *expires_at, int64_t *refresh_after, struct inf_err *err);
 
 #endif

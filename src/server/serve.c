@@ -24,6 +24,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "batch/inputs.h"
+#include "batch/scheduler.h"
 #include "control/api.h"
 #include "control/deploy.h"
 #include "core/log.h"
@@ -206,6 +208,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: inferd serve [--home DIR] [--host ADDR] [--port N] [--max-body-mb N]\n"
                  "                    [--max-artifact-mb N] [--token-ttl-s N]\n"
+                 "                    [--batch-instances N] [--datastore NAME=DIR ...]\n"
                  "                    [--log-level debug|info|warn|error]\n"
                  "  --home DIR           data directory (default $INFERD_HOME, else ~/.inferd)\n"
                  "  --host ADDR          address to listen on (default 127.0.0.1)\n"
@@ -213,7 +216,11 @@ static void usage(FILE *out)
                  "  --max-body-mb N      largest request body accepted (default 100)\n"
                  "  --max-artifact-mb N  largest model/code archive accepted (default 1024)\n"
                  "  --token-ttl-s N      lifetime of aml_token endpoint tokens, 60 to 86400\n"
-                 "                       seconds (default 3600)\n");
+                 "                       seconds (default 3600)\n"
+                 "  --batch-instances N  instances batch jobs may run at once, shared by all\n"
+                 "                       jobs (default: the number of CPUs)\n"
+                 "  --datastore NAME=DIR a folder batch jobs may read and write as\n"
+                 "                       azureml://datastores/NAME/paths/... (repeatable)\n");
 }
 
 static int parse_flags(struct server *srv, int argc, char **argv)
@@ -226,12 +233,17 @@ static int parse_flags(struct server *srv, int argc, char **argv)
         {"max-artifact-mb", required_argument, NULL, 'a'},
         {"token-ttl-s", required_argument, NULL, 't'},
         {"log-level", required_argument, NULL, 'l'},
+        {"batch-instances", required_argument, NULL, 'B'},
+        {"datastore", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, '?'},
         {NULL, 0, NULL, 0},
     };
     const char *home = getenv("INFERD_HOME");
     const char *host = "127.0.0.1";
     long port = 8080, body_mb = 100, artifact_mb = 1024, token_ttl_s = 3600;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    long batch_instances = cpus > 0 ? cpus : 1;
+    struct inf_err err;
     enum inf_log_level level;
     int c;
     optind = 1;
@@ -269,6 +281,21 @@ static int parse_flags(struct server *srv, int argc, char **argv)
                 return 2;
             }
             break;
+        case 'B':
+            if (inf_parse_long(optarg, 1, 1024, &batch_instances) != 0) {
+                fprintf(stderr, "inferd serve: --batch-instances %s: expected 1 to 1024\n", optarg);
+                return 2;
+            }
+            break;
+        case 'D':
+            srv->datastores =
+                inf_realloc(srv->datastores, (srv->ndatastores + 1) * sizeof(*srv->datastores));
+            if (inputs_datastore_parse(optarg, &srv->datastores[srv->ndatastores], &err) != 0) {
+                fprintf(stderr, "inferd serve: %s\n", err.msg);
+                return 2;
+            }
+            srv->ndatastores++;
+            break;
         case 'l':
             if (inf_log_parse_level(optarg, &level) != 0) {
                 fprintf(stderr,
@@ -298,6 +325,7 @@ static int parse_flags(struct server *srv, int argc, char **argv)
     srv->port = (int)port;
     srv->max_body_bytes = (size_t)body_mb << 20;
     srv->token_ttl_s = token_ttl_s;
+    srv->batch_instances = (int)batch_instances;
     artifact_limits_default(&srv->artifact_limits);
     srv->artifact_limits.max_archive_bytes = (size_t)artifact_mb << 20;
     return 0;
@@ -366,6 +394,7 @@ static void run_loop(struct server *srv)
         }
         uint64_t now = inf_now_ms();
         supervisor_tick(srv->supervisor, now);
+        scheduler_tick(srv->batch, now);
         gateway_tick(srv, now);
         accesslog_flush(srv->accesslog);
         if (got_stop && !srv->stopping) {
@@ -386,10 +415,11 @@ static void run_loop(struct server *srv)
                      listener_open_connections(srv->listener));
             listener_abort(srv->listener);
             deploy_stop_all(srv);
+            scheduler_stop(srv->batch);
             instances_stopped = 1;
         }
-        if (instances_stopped && supervisor_idle(srv->supervisor) && pool_pending(srv->pool) == 0 &&
-            listener_wait_idle(srv->listener, 0) == 0)
+        if (instances_stopped && supervisor_idle(srv->supervisor) && scheduler_idle(srv->batch) &&
+            pool_pending(srv->pool) == 0 && listener_wait_idle(srv->listener, 0) == 0)
             break;
         if (instances_stopped && now >= drain_deadline + 15000) {
             inf_warn("server.stop_timeout", "%s", "killing remaining instances");
@@ -404,6 +434,10 @@ static void server_free(struct server *srv)
     listener_free(srv->listener);
     srv->listener = NULL;
     control_free(srv->control);
+    scheduler_free(srv->batch);
+    for (size_t i = 0; i < srv->ndatastores; i++)
+        inputs_datastore_fini(&srv->datastores[i]);
+    free(srv->datastores);
     /* Before the metrics and the log: requests still queued are answered
      * (503) and recorded as their deployments go. */
     registry_fini(&srv->registry);
@@ -469,7 +503,8 @@ int serve_main(int argc, char **argv)
     srv.control = control_new(&srv);
     if (open_listener(&srv, &err) != 0)
         goto fail;
-    if (control_restore(&srv, &err) != 0)
+    srv.batch = scheduler_new(&srv, srv.batch_instances);
+    if (control_restore(&srv, &err) != 0 || scheduler_restore(srv.batch, &err) != 0)
         goto fail;
     printf("inferd listening on %s (home %s)\n", srv.base_url, srv.home);
     fflush(stdout);
@@ -482,6 +517,8 @@ fail:
     fprintf(stderr, "inferd serve: %s\n", err.msg);
     if (srv.supervisor != NULL) {
         deploy_stop_all(&srv);
+        if (srv.batch != NULL)
+            scheduler_stop(srv.batch);
         supervisor_kill_all(srv.supervisor);
     }
     server_free(&srv);

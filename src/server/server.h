@@ -23,6 +23,8 @@ struct control;
 struct listener;
 struct metrics;
 struct accesslog;
+struct scheduler;
+struct datastore;
 
 struct server {
     /* configuration (read-only after start-up; any thread) */
@@ -39,6 +41,9 @@ struct server {
     char token_secret[AUTH_SECRET_HEX_LEN + 1]; /* signs aml_token tokens (store meta) */
     int64_t token_ttl_s;                        /* lifetime of issued tokens */
     size_t max_body_bytes;
+    int batch_instances;          /* batch capacity in instances (--batch-instances) */
+    struct datastore *datastores; /* folders jobs may use (--datastore NAME=DIR) */
+    size_t ndatastores;
     struct artifact_limits artifact_limits;
 
     /* runtime */
@@ -55,7 +60,8 @@ struct server {
     struct control *control;
     struct metrics *metrics;     /* GET /metrics (gateway/metrics.c) */
     struct accesslog *accesslog; /* DIR/logs/access.log, NULL if it cannot be opened */
-    int in_flight; /* data-plane requests being proxied */
+    struct scheduler *batch;     /* batch jobs (batch/scheduler.c) */
+    int in_flight;               /* data-plane requests being proxied */
     int stopping;
 };
 

@@ -66,6 +66,38 @@ json_t *spec_online_endpoint(const json_t *in, const char *source, json_t *notes
 json_t *spec_online_deployment(const json_t *in, const char *source, enum spec_mode mode,
                                json_t *notes, struct inf_err *err);
 
+/* Validates a batch endpoint spec (COMPAT.md "Batch endpoint and deployment
+ * YAML") and returns a new normalised object: name, description (""), tags
+ * ({}), auth_mode ("aml_token"), defaults {deployment_name: "" when unset}.
+ * auth_mode may be aad_token (Azure's only value): it is accepted, stored as
+ * "aml_token", and a note says inferd's own endpoint tokens replace Azure AD.
+ * key is refused (batch endpoints use tokens). Unknown keys: INF_EINVAL
+ * naming the key and source. */
+json_t *spec_batch_endpoint(const json_t *in, const char *source, json_t *notes,
+                            struct inf_err *err);
+/* Validates a batch deployment spec, in Azure's `type: model` form (settings
+ * under `settings:`) or the legacy form (the same keys at the root; no
+ * `type`), and returns one normalised object:
+ *   name, endpoint_name (if given), description "", tags {}, type "model",
+ *   model (as online), code_configuration {code, scoring_script} (optional:
+ *   without it the model must be an MLflow model, decided by the server),
+ *   environment (as online), compute (kept, noted as Azure-only),
+ *   backend: "python" (scoring_script ends in .py) or "model" (no code);
+ *   a .so script is refused (batch runs Python scripts and MLflow models),
+ *   instance_count (resources.instance_count, default 1, 1..64),
+ *   environment_variables {} (settings.environment_variables, values
+ *   coerced to strings),
+ *   settings {max_concurrency_per_instance 1 (1..64), mini_batch_size 10
+ *   (1..100000), retry_settings {max_retries 3 (0..100), timeout 30
+ *   (seconds, 1..86400)}, error_threshold -1 (-1 or >= 0),
+ *   logging_level "info" (debug|info|warning|error|critical),
+ *   output_action "append_row" (append_row|summary_only),
+ *   output_file_name "predictions.csv" (a plain file name: no '/', not "."
+ *   or "..")}.
+ * Messages name the field as the user wrote it ("settings.mini_batch_size"
+ * in the model form, "mini_batch_size" in the legacy form). */
+json_t *spec_batch_deployment(const json_t *in, const char *source, enum spec_mode mode,
+                              json_t *notes, struct inf_err *err);
 /* Parses a traffic string "blue=90,green=10" or "blue=90 green=10" into a
  * new JSON object {"blue": 90, "green": 10}. Names are validated, values
  * integers 0..100; the sum is not checked here. */

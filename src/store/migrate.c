@@ -44,6 +44,55 @@ static const char *const migrations[] = {
      * failed update brings back what was serving. */
     "ALTER TABLE deployments ADD COLUMN active_spec TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE deployments ADD COLUMN active_generation INTEGER NOT NULL DEFAULT 0;",
+    /* 3: batch endpoints, their deployments, and jobs with their ledger of
+     * mini-batches. A job names its endpoint and deployment by value: it
+     * outlives a deleted deployment, and store_batch_endpoint_delete()
+     * removes an endpoint's jobs itself. seq is AUTOINCREMENT so a deleted
+     * job's number is never handed out again and seq order stays FIFO. */
+    "CREATE TABLE batch_endpoints ("
+    "  name       TEXT PRIMARY KEY,"
+    "  spec       TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE batch_deployments ("
+    "  endpoint   TEXT NOT NULL REFERENCES batch_endpoints(name) ON DELETE CASCADE,"
+    "  name       TEXT NOT NULL,"
+    "  spec       TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (endpoint, name)"
+    ");"
+    "CREATE TABLE jobs ("
+    "  seq        INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id         TEXT NOT NULL UNIQUE,"
+    "  endpoint   TEXT NOT NULL,"
+    "  deployment TEXT NOT NULL,"
+    "  spec       TEXT NOT NULL,"
+    "  status     TEXT NOT NULL,"
+    "  reason     TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL,"
+    "  started_at INTEGER NOT NULL DEFAULT 0,"
+    "  ended_at   INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX jobs_by_endpoint ON jobs (endpoint, seq);"
+    /* What a restarted server resumes; the WHERE matches store_batch.c's
+     * filter so the planner can use it. */
+    "CREATE INDEX jobs_active ON jobs (seq)"
+    "  WHERE status NOT IN ('Completed', 'Failed', 'Canceled');"
+    "CREATE TABLE job_minibatches ("
+    "  job       INTEGER NOT NULL REFERENCES jobs(seq) ON DELETE CASCADE,"
+    "  idx       INTEGER NOT NULL,"
+    "  files     TEXT NOT NULL,"
+    "  nfiles    INTEGER NOT NULL,"
+    "  status    TEXT NOT NULL DEFAULT 'pending',"
+    "  attempts  INTEGER NOT NULL DEFAULT 0,"
+    "  rows      INTEGER NOT NULL DEFAULT 0,"
+    "  succeeded INTEGER NOT NULL DEFAULT 0,"
+    "  failed    INTEGER NOT NULL DEFAULT 0,"
+    "  error     TEXT NOT NULL DEFAULT '',"
+    "  PRIMARY KEY (job, idx)"
+    ");",
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -29,11 +29,6 @@
 
 #define BUSY_TIMEOUT_MS 5000
 
-struct store {
-    sqlite3 *db;
-    int schema_version;
-};
-
 /* ---- shared helpers ---------------------------------------------------- */
 
 int store_fail(sqlite3 *db, struct inf_err *err, const char *fmt, ...)

@@ -1,6 +1,6 @@
 /*
- * store_int: declarations shared by the store's own files (store.c and
- * migrate.c). Not for use outside src/store/.
+ * store_int: declarations shared by the store's own files (store.c,
+ * store_batch.c and migrate.c). Not for use outside src/store/.
  */
 #ifndef INF_STORE_STORE_INT_H
 #define INF_STORE_STORE_INT_H
@@ -8,6 +8,13 @@
 #include <sqlite3.h>
 
 #include "core/err.h"
+
+/* One connection (see store.h), opened by store_open() and closed by
+ * store_close() in store.c. */
+struct store {
+    sqlite3 *db;
+    int schema_version;
+};
 
 /* Fills err with INF_ESTORE and "store: <what>: <sqlite3_errmsg(db)>", where
  * <what> is the printf-style operation description. Returns INF_ESTORE. Call

@@ -241,15 +241,6 @@ static void report(struct instance_set *set, enum set_event ev, const char *reas
 
 /* ---- processes and pools ---- */
 
-static void free_strv(char **v)
-{
-    if (v == NULL)
-        return;
-    for (char **p = v; *p != NULL; p++)
-        free(*p);
-    free(v);
-}
-
 static void pool_put(struct instance_pool *conn)
 {
     if (conn->users == 0 && conn->retired) {
@@ -499,8 +490,19 @@ static int spawn(struct instance *inst)
     while (set->spec.argv[argc] != NULL)
         argc++;
     char **argv = inf_calloc(argc + 1, sizeof(char *));
-    for (size_t i = 0; i < argc; i++)
-        argv[i] = strcmp(set->spec.argv[i], "{socket}") == 0 ? inst->sock_path : set->spec.argv[i];
+    char **made = inf_calloc(argc + 1, sizeof(char *)); /* argv entries built here */
+    for (size_t i = 0; i < argc; i++) {
+        const char *a = set->spec.argv[i];
+        const char *at = strstr(a, "{index}");
+        if (strcmp(a, "{socket}") == 0) {
+            argv[i] = inst->sock_path;
+        } else if (at != NULL) {
+            made[i] = inf_asprintf("%.*s%d%s", (int)(at - a), a, inst->index, at + 7);
+            argv[i] = made[i];
+        } else {
+            argv[i] = set->spec.argv[i];
+        }
+    }
     char *logp = log_path(inst);
 
     posix_spawn_file_actions_t fa;
@@ -526,6 +528,9 @@ static int spawn(struct instance *inst)
     int rc = posix_spawn(&pid, sup->exe_path, &fa, &attr, argv, set->spec.envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
+    for (size_t i = 0; i < argc; i++)
+        free(made[i]);
+    free(made);
     free(argv);
     free(logp);
     if (rc != 0) {
@@ -605,8 +610,8 @@ static void set_free(struct instance_set *set)
         free(e->message);
         free(e);
     }
-    free_strv(set->spec.argv);
-    free_strv(set->spec.envp);
+    inf_strv_free(set->spec.argv);
+    inf_strv_free(set->spec.envp);
     free(set->spec.log_dir);
     free(set->inst);
     free(set->label);

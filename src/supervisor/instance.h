@@ -124,7 +124,9 @@ typedef void (*instance_set_cb)(struct instance_set *set, const struct set_repor
                                 void *data);
 
 struct instance_spec {
-    char **argv;   /* NULL-terminated; "{socket}" is replaced by the instance's socket path */
+    /* NULL-terminated; an argument "{socket}" is replaced by the instance's
+     * socket path, and "{index}" inside an argument by its index. */
+    char **argv;
     char **envp;   /* NULL-terminated */
     char *log_dir; /* instance-<i>.log files are appended here */
     int count;

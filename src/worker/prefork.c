@@ -8,7 +8,9 @@
  *
  * Threads: everything here runs on the worker's event-loop thread, except
  * child_main(), which runs in each child (no event loop there: blocking
- * reads and writes on its socket, one request at a time).
+ * reads and writes on its socket, one request at a time). With a process
+ * log folder, each child points its stdout and stderr at files of its own
+ * there before doing anything else.
  *
  * A child's life: fork (STARTING) -> hello frame (IDLE) -> request frame
  * (BUSY) -> reply (IDLE) ... When its socket closes, it breaks the protocol
@@ -473,7 +475,8 @@ struct kept_fd {
 };
 
 struct prefork {
-    struct prefork_config cfg;
+    struct prefork_config cfg; /* cfg.process_log_dir points at log_dir */
+    char *log_dir;             /* owned copy, or NULL */
     pid_t parent_pid;
     struct kept_fd *kept;
     size_t n_kept;
@@ -659,11 +662,30 @@ static int child_serve_one(const struct prefork *p, int sock)
     return rc;
 }
 
+/* Appends fd (1 or 2) to DIR/process-<pid>.<name>.txt from now on. On
+ * failure the child keeps the worker's stream and says so there: a scoring
+ * process without its own log file still scores. */
+static void child_redirect(const char *dir, int fd, const char *name)
+{
+    char *path = inf_asprintf("%s/process-%ld.%s.txt", dir, (long)getpid(), name);
+    int file = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (file < 0 || dup2(file, fd) < 0)
+        inf_error("prefork.process_log_failed", "pid=%ld path=%s msg=\"%s\"", (long)getpid(), path,
+                  inf_strerror(errno));
+    if (file >= 0)
+        close(file); /* dup2 left fd without O_CLOEXEC: programs the script runs inherit it */
+    free(path);
+}
+
 __attribute__((noreturn)) static void child_main(const struct prefork *p, int sock)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != p->parent_pid)
         _exit(1); /* the worker died before prctl */
+    if (p->log_dir != NULL) {
+        child_redirect(p->log_dir, STDOUT_FILENO, "stdout");
+        child_redirect(p->log_dir, STDERR_FILENO, "stderr");
+    }
     child_signals();
     close_foreign_fds(p, sock);
     if (p->cfg.backend->after_fork_child != NULL)
@@ -1131,8 +1153,20 @@ struct prefork *prefork_new(const struct prefork_config *cfg, struct inf_err *er
                     PREFORK_MAX_TIMEOUT_MS);
         return NULL;
     }
+    if (cfg->process_log_dir != NULL) {
+        if (cfg->process_log_dir[0] == '\0') {
+            inf_err_set(err, INF_EINVAL, "prefork: the process log folder is an empty path");
+            return NULL;
+        }
+        if (inf_mkdir_p(cfg->process_log_dir, 0700, err) != 0) {
+            inf_err_prefix(err, "prefork: process log folder");
+            return NULL;
+        }
+    }
     struct prefork *p = inf_calloc(1, sizeof(*p));
     p->cfg = *cfg;
+    if (cfg->process_log_dir != NULL)
+        p->cfg.process_log_dir = p->log_dir = inf_strdup(cfg->process_log_dir);
     p->parent_pid = getpid();
     h2o_linklist_init_anchor(&p->queue);
     p->tick_entry.cb = on_tick;
@@ -1142,6 +1176,7 @@ struct prefork *prefork_new(const struct prefork_config *cfg, struct inf_err *er
     }
     if (snapshot_fds(p, err) != 0) {
         free(p->kept);
+        free(p->log_dir);
         free(p);
         return NULL;
     }
@@ -1161,8 +1196,9 @@ int prefork_start(struct prefork *p, h2o_evloop_t *loop, struct inf_err *err)
         if (rc != 0)
             return rc;
     }
-    inf_info("prefork.started", "children=%u timeout_ms=%d kept_fds=%zu", p->cfg.n_children,
-             p->cfg.timeout_ms, p->n_kept);
+    inf_info("prefork.started", "children=%u timeout_ms=%d kept_fds=%zu process_log_dir=%s",
+             p->cfg.n_children, p->cfg.timeout_ms, p->n_kept,
+             p->log_dir != NULL ? p->log_dir : "-");
     return 0;
 }
 
@@ -1300,5 +1336,6 @@ void prefork_free(struct prefork *p)
         h2o_timeout_dispose(p->loop, &p->tick);
     }
     free(p->kept);
+    free(p->log_dir);
     free(p);
 }

@@ -24,7 +24,9 @@
 #include "core/err.h"
 
 #define PREFORK_MAX_CHILDREN 64
-#define PREFORK_MAX_TIMEOUT_MS 180000
+/* Longest per-request timeout: a batch mini-batch may run for a day (online
+ * request timeouts are capped lower by the spec and the worker). */
+#define PREFORK_MAX_TIMEOUT_MS 86400000
 /* Largest response body a child may send back. */
 #define PREFORK_MAX_RESPONSE_BYTES ((size_t)256 * 1024 * 1024)
 /* A pool whose children die this many times within the window before
@@ -36,8 +38,10 @@ struct prefork_config {
     const struct backend_ops *backend; /* loaded in this process; flags BACKEND_PREFORK */
     void *backend_state;               /* what backend->load() returned */
     unsigned n_children;               /* 1..PREFORK_MAX_CHILDREN */
-    int timeout_ms;                    /* per request, from dispatch to answer: 1..180000 */
-    size_t max_body_bytes;             /* largest request body (the worker's --max-body-bytes) */
+    int timeout_ms;        /* per request, from dispatch to answer: 1..PREFORK_MAX_TIMEOUT_MS */
+    size_t max_body_bytes; /* largest request body (the worker's --max-body-bytes) */
+    const char *process_log_dir; /* or NULL: each child appends its stdout and stderr to
+                                    DIR/process-<pid>.stdout.txt and .stderr.txt (copied) */
 };
 
 /* How a request ended, given to its completion callback. */
@@ -65,8 +69,9 @@ struct prefork_job;
  * pool). Records the file descriptors open now as the ones the backend may
  * use: children keep those and close every other fd but 0, 1 and 2, so
  * create the pool right after backend->load(), before opening sockets.
- * Forks nothing yet. Returns NULL with err on a bad config or when
- * /proc/self/fd cannot be read. Main thread. */
+ * Creates cfg->process_log_dir if set (mkdir -p, mode 0700). Forks nothing
+ * yet. Returns NULL with err on a bad config, when the log folder cannot be
+ * created or when /proc/self/fd cannot be read. Main thread. */
 struct prefork *prefork_new(const struct prefork_config *cfg, struct inf_err *err);
 
 /* Forks the children, whose sockets join loop. Returns 0, or INF_EIO with

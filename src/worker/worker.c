@@ -3,6 +3,11 @@
  * socket it listens on, an h2o event loop serving HTTP/1.1 there and, for
  * BACKEND_PREFORK backends, the pool of scoring processes (prefork.h).
  *
+ * Two kinds of instance: online (POST|GET /score, /swagger.json) and, with
+ * --batch, batch (POST /batch: one mini-batch of a batch job, whose JSON
+ * body goes to the backend's score() with path "/batch"; python and mlflow
+ * backends only). Both serve /health/live, /health/ready and /.
+ *
  * Single-threaded. In-process mode (native): the backend's score() runs on
  * the event-loop thread, one request at a time (the gateway bounds
  * concurrency per instance). Prefork mode (python): score() runs in
@@ -47,6 +52,8 @@
 #define DRAIN_GRACE_MS 5000
 #define DRAIN_FORCE_MS 1000
 #define DEFAULT_TIMEOUT_MS 5000
+#define ONLINE_MAX_TIMEOUT_MS 180000 /* Azure's request_timeout_ms cap */
+#define BATCH_PATH "/batch"
 
 struct worker_opts {
     const char *socket_path; /* Unix socket (instances), or NULL */
@@ -57,8 +64,10 @@ struct worker_opts {
     const char *script;
     const char *conda_file;
     size_t max_body_bytes;
-    unsigned worker_count; /* prefork children */
-    int timeout_ms;        /* per request, prefork mode */
+    unsigned worker_count;       /* prefork children */
+    int timeout_ms;              /* per request, prefork mode */
+    int batch;                   /* serve POST /batch instead of /score */
+    const char *process_log_dir; /* per scoring process stdout/stderr files, or NULL */
 };
 
 struct worker {
@@ -96,7 +105,8 @@ static void on_child_signal(int sig)
 static const char usage[] =
     "usage: inferd worker (--socket PATH | --listen HOST:PORT) --backend NAME --model-dir DIR\n"
     "                     [--code-dir DIR --script NAME] [--conda-file PATH]\n"
-    "                     [--max-body-bytes N] [--worker-count N] [--timeout-ms N]\n";
+    "                     [--max-body-bytes N] [--worker-count N] [--timeout-ms N]\n"
+    "                     [--batch] [--process-log-dir DIR]\n";
 
 /* ---- flags ---- */
 
@@ -114,12 +124,18 @@ static int parse_args(int argc, char **argv, struct worker_opts *o, struct inf_e
         const char *eq = strchr(name, '=');
         size_t name_len = eq != NULL ? (size_t)(eq - name) : strlen(name);
         const char *value = eq != NULL ? eq + 1 : NULL;
+#define FLAG_IS(s) (name_len == sizeof(s) - 1 && strncmp(name, s, name_len) == 0)
+        if (FLAG_IS("batch")) {
+            if (value != NULL)
+                return inf_err_set(err, INF_EINVAL, "worker: --batch takes no value");
+            o->batch = 1;
+            continue;
+        }
         if (value == NULL) {
             if (i + 1 >= argc)
                 return inf_err_set(err, INF_EINVAL, "worker: %s needs a value", arg);
             value = argv[++i];
         }
-#define FLAG_IS(s) (name_len == sizeof(s) - 1 && strncmp(name, s, name_len) == 0)
         if (FLAG_IS("socket")) {
             o->socket_path = value;
         } else if (FLAG_IS("listen")) {
@@ -134,6 +150,10 @@ static int parse_args(int argc, char **argv, struct worker_opts *o, struct inf_e
             o->script = value;
         } else if (FLAG_IS("conda-file")) {
             o->conda_file = value;
+        } else if (FLAG_IS("process-log-dir")) {
+            if (value[0] == '\0')
+                return inf_err_set(err, INF_EINVAL, "worker: --process-log-dir is empty");
+            o->process_log_dir = value;
         } else if (FLAG_IS("worker-count")) {
             long n;
             if (inf_parse_long(value, 1, PREFORK_MAX_CHILDREN, &n) != 0)
@@ -166,6 +186,16 @@ static int parse_args(int argc, char **argv, struct worker_opts *o, struct inf_e
         return inf_err_set(err, INF_EINVAL, "worker: --backend and --model-dir are required");
     if ((o->code_dir == NULL) != (o->script == NULL))
         return inf_err_set(err, INF_EINVAL, "worker: --code-dir and --script go together");
+    if (o->batch && strcmp(o->backend, "python") != 0 && strcmp(o->backend, "mlflow") != 0)
+        return inf_err_set(err, INF_EINVAL,
+                           "worker: --batch needs the python or mlflow backend (a scoring "
+                           "script's run(mini_batch), or an MLflow model), not '%s'",
+                           o->backend);
+    if (!o->batch && o->timeout_ms > ONLINE_MAX_TIMEOUT_MS)
+        return inf_err_set(err, INF_EINVAL,
+                           "worker: --timeout-ms %d is over %d, the limit for online instances "
+                           "(batch instances, --batch, allow up to %d)",
+                           o->timeout_ms, ONLINE_MAX_TIMEOUT_MS, PREFORK_MAX_TIMEOUT_MS);
     return 0;
 }
 
@@ -526,12 +556,9 @@ static void score_in_process(struct worker *w, h2o_req_t *req, const struct back
     backend_response_fini(&out);
 }
 
-static void handle_score(struct worker *w, h2o_req_t *req)
+/* Hands the request to the backend, in the pool or in this process. */
+static void score_request(struct worker *w, h2o_req_t *req)
 {
-    if (!method_is(req, "GET") && !method_is(req, "POST")) {
-        respond_bad_method(req, "GET, POST");
-        return;
-    }
     const char *request_id = header_value(req, "x-request-id");
     if (request_id == NULL) {
         char uuid[37];
@@ -544,6 +571,38 @@ static void handle_score(struct worker *w, h2o_req_t *req)
         score_in_pool(w, req, &in);
     else
         score_in_process(w, req, &in);
+}
+
+static void handle_score(struct worker *w, h2o_req_t *req)
+{
+    if (w->opts.batch) {
+        respond_error(req, 404, "NotFound",
+                      "/score: this instance runs a batch deployment; it serves POST " BATCH_PATH);
+        return;
+    }
+    if (!method_is(req, "GET") && !method_is(req, "POST")) {
+        respond_bad_method(req, "GET, POST");
+        return;
+    }
+    score_request(w, req);
+}
+
+/* POST /batch: the backend's score() gets the JSON body with path "/batch",
+ * runs the mini-batch and writes its result file (python/inferd/batch.py);
+ * the pool's --timeout-ms bounds it like any request. */
+static void handle_batch(struct worker *w, h2o_req_t *req)
+{
+    if (!w->opts.batch) {
+        respond_error(req, 404, "NotFound",
+                      BATCH_PATH ": this instance runs an online deployment; it serves /score "
+                                 "(batch instances run with --batch)");
+        return;
+    }
+    if (!method_is(req, "POST")) {
+        respond_bad_method(req, "POST");
+        return;
+    }
+    score_request(w, req);
 }
 
 /* The version=2|3 query parameter (default 2); -1 for another value. */
@@ -572,6 +631,12 @@ static int swagger_version(h2o_req_t *req)
  * process (which holds the loaded backend in both modes). */
 static void handle_swagger(struct worker *w, h2o_req_t *req)
 {
+    if (w->opts.batch) {
+        respond_error(req, 404, "NotFound",
+                      "/swagger.json: this instance runs a batch deployment, which has no "
+                      "Swagger document");
+        return;
+    }
     if (!method_is(req, "GET")) {
         respond_bad_method(req, "GET");
         return;
@@ -635,6 +700,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     struct worker *w = ((struct worker_handler *)self)->worker;
     if (path_is(req, "/score")) {
         handle_score(w, req);
+    } else if (path_is(req, BATCH_PATH)) {
+        handle_batch(w, req);
     } else if (path_is(req, "/swagger.json")) {
         handle_swagger(w, req);
     } else if (path_is(req, "/health/ready")) {
@@ -645,9 +712,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         handle_text(req, "Healthy"); /* what Azure's inference server answers */
     } else {
         char path[256];
-        char *msg = inf_asprintf("no route %s (routes: /score, /swagger.json, /health/live, "
-                                 "/health/ready, /)",
-                                 printable(req->path_normalized, path, sizeof(path)));
+        char *msg = inf_asprintf("no route %s (routes: %s, /health/live, /health/ready, /)",
+                                 printable(req->path_normalized, path, sizeof(path)),
+                                 w->opts.batch ? BATCH_PATH : "/score, /swagger.json");
         respond_error(req, 404, "NotFound", msg);
         free(msg);
     }
@@ -745,8 +812,14 @@ static int load_backend(struct worker *w, struct inf_err *err)
     }
     inf_info("worker.loaded", "backend=%s load_ms=%llu", w->backend->name,
              (unsigned long long)(inf_now_ms() - started_ms));
-    if ((w->backend->flags & BACKEND_PREFORK) == 0)
+    if ((w->backend->flags & BACKEND_PREFORK) == 0) {
+        if (w->opts.process_log_dir != NULL)
+            inf_warn("worker.process_log_dir_ignored",
+                     "backend=%s reason=\"scores in the worker process, whose output is the "
+                     "instance log\"",
+                     w->backend->name);
         return 0;
+    }
     /* Now, before any socket exists: the fds open at this point are the
      * backend's, which the children keep. */
     struct prefork_config pool = {
@@ -755,6 +828,7 @@ static int load_backend(struct worker *w, struct inf_err *err)
         .n_children = w->opts.worker_count,
         .timeout_ms = w->opts.timeout_ms,
         .max_body_bytes = w->opts.max_body_bytes,
+        .process_log_dir = w->opts.process_log_dir,
     };
     w->pool = prefork_new(&pool, err);
     if (w->pool == NULL) {
@@ -855,8 +929,9 @@ static int serve(struct worker *w)
         return WORKER_EXIT_FAILED;
     }
     server_start(w);
-    inf_info("worker.ready", "socket=%s max_body_bytes=%zu mode=%s", where, w->opts.max_body_bytes,
-             w->pool != NULL ? "prefork" : "in-process");
+    inf_info("worker.ready", "socket=%s max_body_bytes=%zu mode=%s kind=%s", where,
+             w->opts.max_body_bytes, w->pool != NULL ? "prefork" : "in-process",
+             w->opts.batch ? "batch" : "online");
     int status = WORKER_EXIT_OK;
     while (stop_signal == 0) {
         h2o_evloop_run(w->ctx.loop, LOOP_WAIT_MS);
@@ -925,12 +1000,13 @@ int worker_main(int argc, char **argv)
     }
     inf_info("worker.start",
              "pid=%ld backend=%s model_dir=%s code_dir=%s script=%s socket=%s worker_count=%u "
-             "timeout_ms=%d",
+             "timeout_ms=%d batch=%d process_log_dir=%s",
              (long)getpid(), w.opts.backend, w.opts.model_dir,
              w.opts.code_dir != NULL ? w.opts.code_dir : "-",
              w.opts.script != NULL ? w.opts.script : "-",
              w.opts.socket_path != NULL ? w.opts.socket_path : w.opts.listen_addr,
-             w.opts.worker_count, w.opts.timeout_ms);
+             w.opts.worker_count, w.opts.timeout_ms, w.opts.batch,
+             w.opts.process_log_dir != NULL ? w.opts.process_log_dir : "-");
 
     if (load_backend(&w, &err) != 0) {
         inf_error("worker.load_failed", "backend=%s msg=\"%s\"", w.opts.backend, err.msg);

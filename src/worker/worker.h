@@ -1,7 +1,8 @@
 /*
  * worker: the `inferd worker` process, one per deployment instance. It loads
  * one deployment through a backend and serves it over HTTP/1.1 on a Unix
- * socket (`/score`, `/health/live`, `/health/ready`, `/`) for the gateway.
+ * socket (`/score`, `/health/live`, `/health/ready`, `/`) for the gateway,
+ * or, as a batch instance (--batch), `POST /batch` for the batch scheduler.
  */
 #ifndef INF_WORKER_WORKER_H
 #define INF_WORKER_WORKER_H
@@ -15,8 +16,15 @@ enum worker_exit {
 };
 
 /* Runs the worker: argv[0] is "worker", then
- *   --socket PATH --backend NAME --model-dir DIR [--code-dir DIR --script NAME]
- *   [--max-body-bytes N (default 100 MiB)]
+ *   (--socket PATH | --listen HOST:PORT) --backend NAME --model-dir DIR
+ *   [--code-dir DIR --script NAME] [--conda-file PATH]
+ *   [--max-body-bytes N (default 100 MiB)] [--worker-count N (default 1)]
+ *   [--timeout-ms N (default 5000; at most 180000, or 86400000 with --batch)]
+ *   [--batch] [--process-log-dir DIR]
+ * --batch serves POST /batch instead of /score (python and mlflow backends:
+ * the body, a mini-batch as JSON, goes to score() with path "/batch").
+ * --process-log-dir DIR: each scoring process appends its stdout and stderr
+ * to DIR/process-<pid>.stdout.txt and .stderr.txt (DIR is created 0700).
  * Loads the backend before listening, so a listening worker is ready. Serves
  * until SIGTERM or SIGINT (also sent when the parent dies), then stops
  * accepting, finishes the requests in progress, unloads the backend and

@@ -126,7 +126,7 @@ static void test_open_creates_private_wal_database(void **state)
 {
     struct fixture *fx = *state;
     struct store *st = open_store(fx);
-    assert_int_equal(store_schema_version(st), 2);
+    assert_int_equal(store_schema_version(st), 3);
 
     struct stat sb;
     assert_int_equal(stat(fx->path, &sb), 0);
@@ -135,7 +135,7 @@ static void test_open_creates_private_wal_database(void **state)
     char mode[32];
     raw_text(fx->path, "PRAGMA journal_mode", mode, sizeof(mode));
     assert_string_equal(mode, "wal");
-    assert_int_equal(raw_long(fx->path, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_long(fx->path, "PRAGMA user_version"), 3);
     assert_int_equal(raw_long(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
                                         "AND name IN ('meta', 'endpoints', 'deployments', "
                                         "'artifacts')"),
@@ -147,8 +147,8 @@ static void test_open_twice_is_idempotent(void **state)
     struct fixture *fx = *state;
     put_endpoint(open_store(fx), "ep");
     reopen_store(fx);
-    assert_int_equal(store_schema_version(fx->st), 2);
-    assert_int_equal(raw_long(fx->path, "PRAGMA user_version"), 2);
+    assert_int_equal(store_schema_version(fx->st), 3);
+    assert_int_equal(raw_long(fx->path, "PRAGMA user_version"), 3);
 
     /* A second connection on the same file at the same time (WAL). */
     struct store *other = NULL;
@@ -173,7 +173,7 @@ static void test_open_refuses_newer_schema(void **state)
     assert_int_equal(store_open(fx->path, &st, &err), INF_ESTORE);
     assert_null(st);
     assert_int_equal(err.code, INF_ESTORE);
-    assert_non_null(strstr(err.msg, "has schema version 99 but this inferd knows up to 2"));
+    assert_non_null(strstr(err.msg, "has schema version 99 but this inferd knows up to 3"));
     assert_non_null(strstr(err.msg, "upgrade inferd"));
     assert_non_null(strstr(err.msg, fx->path));
     /* Left untouched. */
@@ -210,7 +210,7 @@ static void test_failed_migration_rolls_back(void **state)
 
     /* Once the obstacle is gone, the next open migrates. */
     raw_exec(fx->path, "DROP TABLE artifacts");
-    assert_int_equal(store_schema_version(open_store(fx)), 2);
+    assert_int_equal(store_schema_version(open_store(fx)), 3);
 }
 
 static void test_open_bad_inputs(void **state)
@@ -251,7 +251,7 @@ static void test_open_in_memory(void **state)
     struct store *st = NULL;
     struct inf_err err = {0};
     assert_int_equal(store_open(":memory:", &st, &err), 0);
-    assert_int_equal(store_schema_version(st), 2);
+    assert_int_equal(store_schema_version(st), 3);
     put_endpoint(st, "ep");
     assert_int_equal(put_deployment(st, "ep", "blue"), 1);
     store_close(st);

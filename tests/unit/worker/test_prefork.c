@@ -11,6 +11,7 @@
  *   "request"   answers the request's fields (and adds a response header)
  *   "fds"       lists its open fds >= 3
  *   "hooks"     whether after_fork_child ran in this process
+ *   "print:X"   writes "out X" to stdout and "err X" to stderr, answers getpid()
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -158,6 +159,11 @@ static int fake_score(void *state, const struct backend_request *req, struct bac
         list_fds(res);
     } else if (strcmp(body, "hooks") == 0) {
         answer(res, after_fork_child_ran ? "yes" : "no");
+    } else if (strncmp(body, "print:", 6) == 0) {
+        printf("out %s\n", body + 6);
+        fprintf(stderr, "err %s\n", body + 6);
+        fflush(stdout);
+        answer(res, pid);
     } else {
         res->status = 400;
         answer(res, "unknown command");
@@ -237,8 +243,9 @@ static void wait_ready(struct env *e, unsigned n)
     assert_int_equal(prefork_ready(e->pool), n);
 }
 
-/* A started pool, its children ready (unless they are set to die). */
-static struct env *env_new(unsigned n_children, int timeout_ms)
+/* A started pool for the fake backend, its children ready (unless they
+ * are set to die), with process log files in process_log_dir if not NULL. */
+static struct env *env_new_logged(unsigned n_children, int timeout_ms, const char *process_log_dir)
 {
     struct env *e = inf_calloc(1, sizeof(*e));
     struct prefork_config cfg = {
@@ -247,16 +254,23 @@ static struct env *env_new(unsigned n_children, int timeout_ms)
         .n_children = n_children,
         .timeout_ms = timeout_ms,
         .max_body_bytes = MAX_BODY_BYTES,
+        .process_log_dir = process_log_dir,
     };
     struct inf_err err;
     e->pool = prefork_new(&cfg, &err);
-    assert_non_null(e->pool);
+    if (e->pool == NULL)
+        fail_msg("prefork_new: %s", err.msg);
     e->loop = loop;
     assert_int_equal(prefork_start(e->pool, e->loop, &err), 0);
     if (!die_at_start && !hang_at_start)
         wait_ready(e, n_children);
     completions = 0;
     return e;
+}
+
+static struct env *env_new(unsigned n_children, int timeout_ms)
+{
+    return env_new_logged(n_children, timeout_ms, NULL);
 }
 
 static void env_free(struct env *e)
@@ -732,7 +746,19 @@ static void test_bad_config(void **state)
     assert_non_null(strstr(err.msg, "timeout of 0 ms"));
     cfg.timeout_ms = PREFORK_MAX_TIMEOUT_MS + 1;
     assert_null(prefork_new(&cfg, &err));
+    cfg.timeout_ms = PREFORK_MAX_TIMEOUT_MS; /* a day: batch mini-batches */
+    struct prefork *p = prefork_new(&cfg, &err);
+    assert_non_null(p);
+    prefork_free(p);
+    assert_true(PREFORK_MAX_TIMEOUT_MS >= 86400000);
     cfg.timeout_ms = 100;
+    cfg.process_log_dir = "";
+    assert_null(prefork_new(&cfg, &err));
+    assert_non_null(strstr(err.msg, "empty path"));
+    cfg.process_log_dir = "/proc/self/status/logs"; /* a file is in the way */
+    assert_null(prefork_new(&cfg, &err));
+    assert_non_null(strstr(err.msg, "prefork: process log folder: cannot create directory"));
+    cfg.process_log_dir = NULL;
     cfg.backend = NULL;
     assert_null(prefork_new(&cfg, &err));
 }
@@ -1122,6 +1148,94 @@ static void test_idle_children_stop_quickly(void **state)
     env_free(e);
 }
 
+/* The contents of DIR/process-<pid>.<stream>.txt, asserting its mode is 0600;
+ * the caller frees. */
+static char *process_log(const char *dir, pid_t pid, const char *stream)
+{
+    char *path = inf_asprintf("%s/process-%ld.%s.txt", dir, (long)pid, stream);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        fail_msg("%s: %s", path, inf_strerror(errno));
+    assert_int_equal(st.st_mode & 07777, 0600);
+    char *text = NULL;
+    size_t len;
+    struct inf_err err;
+    if (inf_read_file(path, 1 << 20, &text, &len, &err) != 0)
+        fail_msg("%s", err.msg);
+    free(path);
+    return text;
+}
+
+static size_t count_files(const char *dir)
+{
+    size_t n = 0;
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static void test_process_log_dir(void **state)
+{
+    (void)state;
+    char tmp[] = "/tmp/inferd-prefork-test-XXXXXX";
+    assert_non_null(mkdtemp(tmp));
+    char *dir = inf_asprintf("%s/logs/process", tmp); /* mkdir -p */
+    struct env *e = env_new_logged(2, 5000, dir);
+    struct stat st;
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
+    /* Each child opened its two files at fork, before a request. */
+    assert_int_equal(count_files(dir), 4);
+
+    /* The first slot's child sleeps; the other one prints twice. */
+    struct outcome o[3] = {{0}};
+    submit(e, "sleep:500", &o[1]);
+    score(e, "print:first", &o[0]);
+    assert_int_equal(o[0].rc, 0);
+    pid_t pid = o[0].pid;
+    assert_int_equal(strtol(o[0].body, NULL, 10), pid);
+    score(e, "print:second", &o[2]);
+    assert_int_equal(o[2].pid, pid);
+    wait_done(e, &o[1], 1);
+    assert_int_not_equal(o[1].pid, pid);
+    char *out = process_log(dir, pid, "stdout");
+    char *errs = process_log(dir, pid, "stderr");
+    assert_string_equal(out, "out first\nout second\n");
+    assert_string_equal(errs, "err first\nerr second\n");
+    free(out);
+    free(errs);
+    out = process_log(dir, o[1].pid, "stdout"); /* the other child's, empty */
+    assert_string_equal(out, "");
+    free(out);
+    for (int i = 0; i < 3; i++)
+        outcome_fini(&o[i]);
+
+    /* A replacement writes files of its own; the dead child's stay. */
+    score(e, "exit", &o[0]);
+    wait_ready(e, 2);
+    assert_int_equal(count_files(dir), 6);
+    outcome_fini(&o[0]);
+    env_free(e);
+
+    /* A second pool in the same folder: the files are appended to, never
+     * truncated (pids are not reused this quickly, but the folder is). */
+    e = env_new_logged(1, 5000, dir);
+    score(e, "print:later", &o[0]);
+    out = process_log(dir, o[0].pid, "stdout");
+    assert_string_equal(out, "out later\n");
+    free(out);
+    outcome_fini(&o[0]);
+    env_free(e);
+    assert_int_equal(count_files(dir), 8);
+
+    struct inf_err err;
+    assert_int_equal(inf_rm_rf(tmp, &err), 0);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1147,6 +1261,7 @@ int main(void)
         cmocka_unit_test(test_stop_answers_and_reaps),
         cmocka_unit_test(test_stop_kills_children_that_hang),
         cmocka_unit_test(test_idle_children_stop_quickly),
+        cmocka_unit_test(test_process_log_dir),
     };
     return cmocka_run_group_tests_name("prefork", tests, group_setup, group_teardown);
 }
