@@ -25,6 +25,10 @@ static void usage(FILE *out)
             "  online-endpoint ...   create|show|list|update|delete|invoke|get-credentials|\n"
             "                        regenerate-keys\n"
             "  online-deployment ... create|show|list|update|delete|get-logs\n"
+            "  batch-endpoint ...    create|show|list|update|delete|invoke|list-jobs|\n"
+            "                        get-credentials\n"
+            "  batch-deployment ...  create|show|list|update|delete\n"
+            "  job ...               show|list|stream|cancel|download (batch jobs)\n"
             "  run ...               serve one scoring script or MLflow model locally, in the\n"
             "                        foreground (like Azure's local inference server)\n"
             "  worker ...            run one instance (started by the server)\n"
@@ -47,7 +51,9 @@ int main(int argc, char **argv)
         return worker_main(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0)
         return run_main(argc - 1, argv + 1);
-    if (strcmp(cmd, "online-endpoint") == 0 || strcmp(cmd, "online-deployment") == 0)
+    if (strcmp(cmd, "online-endpoint") == 0 || strcmp(cmd, "online-deployment") == 0 ||
+        strcmp(cmd, "batch-endpoint") == 0 || strcmp(cmd, "batch-deployment") == 0 ||
+        strcmp(cmd, "job") == 0)
         return cli_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("inferd %s\n", INFERD_VERSION);

@@ -24,6 +24,13 @@ to the tensor's dtype and shape); without one it goes to the model as
 pandas builds it. A flat list of values is one row, unless the signature
 has a single column. Bad input is answered with 400 and
 ``{"message": "..."}``; the response is the JSON list of predictions.
+
+Batch (``inferd_batch_run``, which the runtime calls for a batch instance's
+mini-batches): each file is read as CSV with a header row, checked against
+the signature like a request's columns, and scored; every input row gives
+one result row ``<file base name>,<prediction column(s)>``. A file that
+cannot be read or scored is reported with the reason and counted as failed;
+the other files of the mini-batch still produce their rows.
 """
 
 import base64
@@ -34,11 +41,14 @@ import math
 import os
 import pickle
 import sys
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import yaml
+
+from inferd.batch import MiniBatchResult
 
 log = logging.getLogger("inferd.mlflow")
 
@@ -782,6 +792,98 @@ def to_json_value(predictions):
 
 
 # ---------------------------------------------------------------------------
+# Batch: CSV files in, one row per input row out
+
+# Signature column types read from CSV as text, so that "007" stays a string.
+_TEXT_TYPES = ("string", "binary", "datetime")
+
+
+class FileError(Exception):
+    """A mini-batch file cannot be scored; str() says why (without the file name)."""
+
+
+def read_csv_file(path, signature):
+    """Return the DataFrame of a CSV file with a header row.
+
+    Columns the signature types as text are read as str; others as pandas
+    infers them. Raises FileError for a file that is missing, empty, not
+    UTF-8 or not a regular CSV (a row with more fields than the header).
+    """
+    dtype = None
+    if signature is not None and not signature.is_tensor and not signature.is_positional:
+        dtype = {spec.name: str for spec in signature.inputs if spec.type in _TEXT_TYPES} or None
+    try:
+        with warnings.catch_warnings():
+            # index_col=False: a longer row is an error, not an index column.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(path, dtype=dtype, index_col=False)
+    except OSError as e:
+        raise FileError(f"cannot read it: {e.strerror or _one_line(e)}") from None
+    except pd.errors.EmptyDataError:
+        raise FileError("empty file: expected CSV with a header row") from None
+    except UnicodeDecodeError as e:
+        raise FileError(f"not UTF-8 text (byte offset {e.start})") from None
+    except (ValueError, pd.errors.ParserWarning) as e:
+        raise FileError(f"not a valid CSV file: {_one_line(e)}") from None
+
+
+def _cell(value):
+    """A CSV cell as a request value: missing (NaN) as None."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def csv_input(frame, signature, where):
+    """Return what the model's predict gets for a CSV file's DataFrame.
+
+    The columns are checked and converted like a request's (build_frame,
+    build_tensors). ``where`` names the file in messages. Raises BadRequest.
+    """
+    if signature is None:
+        return frame
+    # tolist(): Python values, which the column checks expect (not numpy scalars).
+    columns = [[_cell(v) for v in frame[name].tolist()] for name in frame.columns]
+    if signature.is_tensor:
+        return build_tensors(where, [list(row) for row in zip(*columns)], signature)
+    names = [str(name) for name in frame.columns]
+    return build_frame(Table(names, columns, len(frame)), signature)
+
+
+def prediction_rows(label, predictions, nrows):
+    """Return one CSV row per input row: [label, prediction field(s)...].
+
+    Raises FileError when the model's output does not have one value (or
+    one row of values) per input row.
+    """
+    if isinstance(predictions, pd.DataFrame):
+        values = predictions.astype(object).where(predictions.notna(), None).values.tolist()
+    else:
+        values = to_json_value(predictions)
+    if not isinstance(values, list) or len(values) != nrows:
+        got = f"{len(values)} predictions" if isinstance(values, list) else "a single value"
+        raise FileError(f"the model returned {got} for {nrows} rows")
+    return [[label, *value] if isinstance(value, list) else [label, value] for value in values]
+
+
+def score_csv_file(model, path):
+    """Return the result rows of one CSV file. Raises FileError."""
+    frame = read_csv_file(path, model.signature)
+    if len(frame) == 0:
+        raise FileError("no data rows under the header: there is nothing to score")
+    label = os.path.basename(path)
+    try:
+        model_input = csv_input(frame, model.signature, label)
+    except BadRequest as e:
+        raise FileError(str(e)) from None
+    try:
+        predictions = model.predict(model_input)
+    except (ValueError, TypeError, KeyError) as e:
+        # Scikit-learn's way of refusing input, as for a request (400 online).
+        log.info("the model refused %s", path, exc_info=True)
+        raise FileError(f"the model cannot score this file: {_one_line(e)}") from None
+    return prediction_rows(label, predictions, len(frame))
+
+
+# ---------------------------------------------------------------------------
 # Swagger
 
 _JSON_TYPES = {
@@ -1010,6 +1112,27 @@ def run(raw_data):
         log.info("the model refused the input", exc_info=True)
         return _bad_request(f"the model cannot score this input: {_one_line(e)}")
     return to_json_value(predictions)
+
+
+def inferd_batch_run(mini_batch):
+    """Score a batch mini-batch: a list of CSV file paths.
+
+    Returns a MiniBatchResult: the rows of every file that could be scored,
+    how many files were, and an error line per file that was not.
+    """
+    if _model is None:
+        raise RuntimeError("mlflow_score.inferd_batch_run() called before init()")
+    rows, succeeded, errors = [], 0, []
+    for path in mini_batch:
+        try:
+            file_rows = score_csv_file(_model, path)
+        except FileError as e:
+            log.info("%s: %s", path, e)
+            errors.append(f"{path}: {e}")
+            continue
+        rows.extend(file_rows)
+        succeeded += 1
+    return MiniBatchResult(rows, succeeded, errors)
 
 
 def inferd_swagger(version):

@@ -13,6 +13,9 @@ the contract lives here:
   JSON object; a @rawhttp run gets an AMLRequest. The result is sent as-is
   (AMLResponse) or JSON-encoded. A run() parameter named request_headers
   receives the request headers.
+- batch: path "/batch" (a batch instance) runs one mini-batch through
+  inferd.batch: run(mini_batch) gets a list of file paths, or the script's
+  inferd_batch_run(mini_batch) when it defines one (inferd's MLflow scorer).
 - While a request is scored, every line the script writes to stdout or
   stderr (print, logging, tracebacks) is prefixed with "[<request id>] ".
 
@@ -32,6 +35,7 @@ import traceback
 import urllib.parse
 
 from azureml.contrib.services.aml_request import AMLRequest, BadRequest
+from inferd import batch
 from azureml.contrib.services.aml_response import AMLResponse
 from inference_schema.schema_decorators import CONVERT_ATTR, INPUT_ATTR, OPTIONAL_ATTR, OUTPUT_ATTR
 
@@ -555,7 +559,9 @@ class Scorer:
         self.run = getattr(self.module, "run", None)
         if not callable(self.run):
             raise LoadError(f"{self.script_path}: defines no run() function (a scoring script "
-                            "needs init() and run(raw_data))")
+                            "needs init() and run(raw_data), or run(mini_batch) for batch)")
+        hook = getattr(self.module, "inferd_batch_run", None)
+        self.batch_run = hook if callable(hook) else self.run
         self._inspect_run()
         init = getattr(self.module, "init", None)
         if init is not None:
@@ -641,9 +647,14 @@ class Scorer:
         """Scores one request: method ("GET", "POST"), path, query (without '?'),
         content_type ("" if none), headers as a list of (name, value), body (bytes),
         request_id. Returns (status, content_type, body bytes, [(name, value)] headers
-        to add). Never raises: the script's errors become 4xx/500 replies."""
+        to add). Never raises: the script's errors become 4xx/500 replies.
+
+        Path "/batch" (only a batch instance routes it here) runs the mini-batch
+        the JSON body describes: see inferd.batch.run_mini_batch."""
         _set_request(request_id)
         try:
+            if path == batch.BATCH_PATH:
+                return batch.run_mini_batch(self.batch_run, bytes(body))
             return self._score(method.upper(), path, query, content_type or "", headers,
                                bytes(body))
         finally:

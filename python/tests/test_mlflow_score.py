@@ -7,7 +7,9 @@ Model folders are written to temporary directories by the iris example's
 generator (examples/mlflow-iris/make_model.py), used as a library.
 """
 
+import contextlib
 import importlib.util
+import io
 import json
 import os
 import pickle
@@ -25,7 +27,8 @@ from sklearn.datasets import load_iris
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
-from inferd import mlflow_score
+from inferd import batch, mlflow_score
+from inferd.batch import MiniBatchResult
 from inferd.mlflow_score import BadRequest, ColumnSpec, ModelLoadError, TensorSpec
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -777,6 +780,132 @@ class TestMakeModel(unittest.TestCase):
             pass
         with self.assertRaises(FileExistsError):
             make_model.save_sklearn_model(object(), self.tmp)
+
+
+class TestBatch(ModelFolders):
+    """inferd_batch_run: CSV files in, one row per input row out."""
+
+    def setUp(self):
+        self.files = tempfile.mkdtemp(dir=self.tmp)
+
+    def csv(self, name, text):
+        path = os.path.join(self.files, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def iris_csv(self, name, rows=IRIS_ROWS, columns=IRIS_COLUMNS):
+        lines = [",".join(columns)] + [",".join(map(str, row)) for row in rows]
+        return self.csv(name, "\n".join(lines) + "\n")
+
+    def test_one_row_per_input_row_with_the_file_name(self):
+        self.init(self.save())
+        first = self.iris_csv("first.csv")
+        second = self.iris_csv("sub/second.csv", rows=IRIS_ROWS[1:])
+        result = mlflow_score.inferd_batch_run([first, second])
+        self.assertIsInstance(result, MiniBatchResult)
+        self.assertEqual(result.rows, [["first.csv", 0], ["first.csv", 1], ["first.csv", 2],
+                                       ["second.csv", 1], ["second.csv", 2]])
+        self.assertEqual((result.succeeded, result.errors), (2, []))
+
+    def test_columns_by_name_extra_columns_dropped(self):
+        self.init(self.save())
+        columns = ["id"] + IRIS_COLUMNS[::-1]
+        rows = [[i] + row[::-1] for i, row in enumerate(IRIS_ROWS)]
+        path = self.iris_csv("shuffled.csv", rows=rows, columns=columns)
+        result = mlflow_score.inferd_batch_run([path])
+        self.assertEqual(result.rows, [["shuffled.csv", c] for c in IRIS_CLASSES])
+
+    def test_failed_files_are_named_and_the_others_still_score(self):
+        self.init(self.save())
+        good = self.iris_csv("good.csv")
+        header = ",".join(IRIS_COLUMNS)
+        cases = [
+            (self.iris_csv("wrong.csv", columns=["a", "b", "c", "d"]),
+             "missing column 'sepal length (cm)'; the model's signature expects"),
+            (self.csv("ragged.csv", header + "\n1,2,3,4\n1,2,3,4,5\n"), "not a valid CSV file"),
+            (self.csv("longer.csv", header + "\n1,2,3,4,5\n"), "not a valid CSV file"),
+            (self.csv("empty.csv", ""), "empty file"),
+            (self.csv("header.csv", header + "\n"), "no data rows"),
+            (self.csv("text.csv", header + "\n1,2,x,4\n"),
+             "column 'petal length (cm)' expects double, got \"x\" in row 1: not a number"),
+            (self.csv("binary.csv", "\ufffe"), None),
+            (os.path.join(self.files, "missing.csv"), "cannot read it: No such file"),
+        ]
+        with open(cases[6][0], "wb") as f:
+            f.write(b"\xff\xfe\x00junk")
+        result = mlflow_score.inferd_batch_run([path for path, _ in cases] + [good])
+        self.assertEqual(result.rows, [["good.csv", c] for c in IRIS_CLASSES])
+        self.assertEqual(result.succeeded, 1)
+        self.assertEqual(len(result.errors), len(cases))
+        for (path, fragment), error in zip(cases, result.errors):
+            with self.subTest(path=path):
+                self.assertTrue(error.startswith(path + ": "), error)
+                self.assertNotIn("\n", error)
+                if fragment:
+                    self.assertIn(fragment, error)
+        self.assertIn("not UTF-8", result.errors[6])
+
+    def test_missing_values(self):
+        self.init(self.save())
+        header = ",".join(IRIS_COLUMNS)
+        # Scikit-learn refuses NaN: a model error, reported for the file.
+        path = self.csv("gaps.csv", header + "\n5.1,,1.4,0.2\n")
+        result = mlflow_score.inferd_batch_run([path])
+        self.assertEqual(result.succeeded, 0)
+        self.assertIn("the model cannot score this file", result.errors[0])
+
+    def test_probabilities_are_several_fields(self):
+        root = self.save()
+        self.set_flavor(root, "python_function", predict_fn="predict_proba")
+        self.init(root)
+        result = mlflow_score.inferd_batch_run([self.iris_csv("p.csv")])
+        self.assertEqual(len(result.rows), 3)
+        for row, expected in zip(result.rows, IRIS_CLASSES):
+            self.assertEqual(row[0], "p.csv")
+            self.assertEqual(len(row), 4)
+            self.assertEqual(int(np.argmax(row[1:])), expected)
+
+    def test_text_columns_stay_text(self):
+        model = DummyClassifier(strategy="most_frequent").fit([[0]] * 3, ["a", "b", "b"])
+        signature = make_model.column_signature(
+            [("count", "long"), ("name", "string"), ("when", "datetime")], [("label", "string")])
+        self.init(self.save(model, signature=signature))
+        good = self.csv("typed.csv", "count,name,when\n1,007,2024-05-01\n2,,2024-05-02\n")
+        bad = self.csv("bad.csv", "count,name,when\n1.5,x,2024-05-01\n")
+        result = mlflow_score.inferd_batch_run([good, bad])
+        self.assertEqual(result.rows, [["typed.csv", "b"], ["typed.csv", "b"]])
+        self.assertEqual(result.succeeded, 1)
+        self.assertIn("column 'count' expects long, got 1.5 in row 1: not a whole number",
+                      result.errors[0])
+
+    def test_no_signature_passes_the_frame(self):
+        self.init(self.save(self.iris_model, signature=None, input_example=None))
+        result = mlflow_score.inferd_batch_run([self.iris_csv("plain.csv")])
+        self.assertEqual(result.rows, [["plain.csv", c] for c in IRIS_CLASSES])
+
+    def test_through_the_driver(self):
+        self.init(self.save())
+        good = self.iris_csv("good.csv")
+        bad = self.csv("bad.csv", "x\n1\n")
+        result_path = os.path.join(self.files, "000007.csv")
+        body = json.dumps({"job": "batchjob-1", "mini_batch": 7, "attempt": 2,
+                           "files": [good, bad], "output_action": "append_row",
+                           "result_path": result_path}).encode()
+        with contextlib.redirect_stdout(io.StringIO()):
+            status, _, payload, _ = batch.run_mini_batch(mlflow_score.inferd_batch_run, body)
+        self.assertEqual(status, 200, payload)
+        answer = json.loads(payload)
+        self.assertEqual((answer["rows"], answer["succeeded"], answer["failed"]), (3, 1, 1))
+        self.assertEqual(len(answer["errors"]), 1)
+        self.assertTrue(answer["errors"][0].startswith(f"mini-batch 7: {bad}: missing column"))
+        with open(result_path) as f:
+            self.assertEqual(f.read(), "good.csv,0\ngood.csv,1\ngood.csv,2\n")
+
+    def test_before_init(self):
+        with self.assertRaisesRegex(RuntimeError, "before init"):
+            mlflow_score.inferd_batch_run([])
 
 
 if __name__ == "__main__":

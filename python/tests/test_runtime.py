@@ -208,7 +208,8 @@ class LoadTest(RuntimeCase):
     def test_no_run(self):
         msg = self.load_error("def init():\n    pass\n")
         self.assertEqual(msg, os.path.join(self.dir, "score.py") + ": defines no run() function "
-                              "(a scoring script needs init() and run(raw_data))")
+                              "(a scoring script needs init() and run(raw_data), or "
+                              "run(mini_batch) for batch)")
         msg = self.load_error("run = 3\n")
         self.assertIn("defines no run() function", msg)
 

@@ -571,7 +571,7 @@ static json_t *job_settings(struct bop *op, const json_t *dep_spec)
     json_object_set(settings, "timeout", json_object_get(retry, "timeout"));
     json_object_del(settings, "retry_settings");
     json_object_set(settings, "instance_count", json_object_get(dep_spec, "instance_count"));
-    if (override_int(op, settings, "instance_count", "instance_count", 1, op->capacity) != 0 ||
+    if (override_int(op, settings, "instance_count", "instance_count", 1, 1024) != 0 ||
         override_int(op, settings, "mini_batch_size", "mini_batch_size", 1, 100000) != 0 ||
         override_int(op, settings, "max_concurrency_per_instance", "max_concurrency_per_instance",
                      1, 64) != 0 ||

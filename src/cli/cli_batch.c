@@ -1049,9 +1049,8 @@ static const struct cli_verb endpoint_verbs[] = {
          batch_endpoint_get_credentials),
     VERB("invoke",
          "-n NAME --input PATH [--input-type uri_folder|uri_file] [-d DEPLOYMENT] "
-         "[--job-name NAME] [--instance-count N] [--mini-batch-size N] "
-         "[--max-concurrency-per-instance N] [--max-retries N] [--timeout S] "
-         "[--error-threshold N] [--output-path URI] [--set KEY=VALUE ...] [--token TOKEN]",
+         "[--job-name NAME] [--instance-count N] [--mini-batch-size N] [--output-path URI] "
+         "[--set KEY=VALUE ...] [more overrides below]",
          "Start a batch job over the input; prints the job at once.", invoke_opts,
          batch_endpoint_invoke),
     VERB("list-jobs", "-n NAME [--token TOKEN]", "List the endpoint's jobs, oldest first.",

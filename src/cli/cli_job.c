@@ -319,7 +319,7 @@ static int plan(const char *id, const json_t *files, int logs, const char *dir,
             break;
         }
         if (rel == NULL) {
-            rc = cli_fail("job '%s': refusing to download %s", id, err.msg);
+            rc = cli_fail("job '%s': refusing to download a listed file: %s", id, err.msg);
             break;
         }
         char *encoded = cli_job_url_path(rel);

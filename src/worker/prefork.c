@@ -829,6 +829,7 @@ static void child_gone(struct child *c, int status)
     c->ready = 0;
     c->killed = 0;
     c->why = NULL;
+    c->served = 0; /* the slot's next child starts its own count */
     if (job != NULL) {
         inf_error("prefork.crashed", "req_id=%s pid=%ld how=\"%s\"", job->request_id, (long)pid,
                   how);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/cli_int.h"
+#include "spec/spec.h"
 
 /* ---- datastore URIs ---- */
 
@@ -347,6 +348,60 @@ static void test_spec_of_legacy_and_minimal(void **state)
     json_decref(stored);
 }
 
+/* What the server stores (the validator's normalised form) comes back
+ * through spec_of as a spec the validator turns into the same object, so
+ * `batch-deployment update -e EP -n NAME --set ...` changes only what was
+ * set. */
+static void test_spec_of_round_trip(void **state)
+{
+    (void)state;
+    static const char yaml[] =
+        "name: blue\n"
+        "endpoint_name: heart-ep\n"
+        "type: model\n"
+        "model:\n"
+        "  path: artifact:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"
+        "code_configuration:\n"
+        "  code: artifact:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210\n"
+        "  scoring_script: score.py\n"
+        "resources:\n"
+        "  instance_count: 2\n"
+        "settings:\n"
+        "  mini_batch_size: 7\n"
+        "  output_action: summary_only\n"
+        "  retry_settings:\n"
+        "    max_retries: 1\n"
+        "  environment_variables:\n"
+        "    K: V\n";
+    struct inf_err err = {0};
+    json_t *in = spec_yaml_parse(yaml, sizeof(yaml) - 1, "blue.yml", &err);
+    assert_non_null(in);
+    json_t *stored = spec_batch_deployment(in, "blue.yml", SPEC_API, NULL, &err);
+    if (stored == NULL)
+        fail_msg("%s", err.msg);
+    json_t *spec = cli_batch_deployment_spec_of(stored);
+    json_t *again = spec_batch_deployment(spec, "blue", SPEC_FILE, NULL, &err);
+    if (again == NULL)
+        fail_msg("%s", err.msg);
+    assert_true(json_equal(again, stored));
+    json_decref(again);
+
+    /* A --set on the model form's path lands where it should. */
+    assert_int_equal(spec_set_path(spec, "settings.mini_batch_size=20", &err), 0);
+    assert_int_equal(spec_set_path(spec, "resources.instance_count=3", &err), 0);
+    again = spec_batch_deployment(spec, "blue", SPEC_FILE, NULL, &err);
+    if (again == NULL)
+        fail_msg("%s", err.msg);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(again, "settings"), "mini_batch_size")),
+        20);
+    assert_int_equal(json_integer_value(json_object_get(again, "instance_count")), 3);
+    json_decref(again);
+    json_decref(spec);
+    json_decref(stored);
+    json_decref(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_invoke_aliases_and_unknown),
         cmocka_unit_test(test_spec_of_normalised),
         cmocka_unit_test(test_spec_of_legacy_and_minimal),
+        cmocka_unit_test(test_spec_of_round_trip),
     };
     return cmocka_run_group_tests_name("cli_batch", tests, NULL, NULL);
 }
