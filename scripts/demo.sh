@@ -67,6 +67,17 @@ run "$BIN" online-deployment create -f "$ML/deployment.yml" --all-traffic |
     jq -c '{name, backend, provisioning_state}'
 run "$BIN" online-endpoint invoke -n iris-endpoint --request-file "$ML/sample-request.json"
 
+step "A batch endpoint: a folder of CSV files scored in the background"
+BA="$PWD/examples/batch-diabetes"
+run "$BIN" batch-endpoint create -f "$BA/endpoint.yml" | jq -c '{name, scoring_uri}'
+run "$BIN" batch-deployment create -f "$BA/deployment.yml" | jq -c '{name, backend, is_default}'
+JOB=$(run "$BIN" batch-endpoint invoke -n diabetes-batch --input "$BA/data" | jq -r .name)
+echo "job $JOB"
+run "$BIN" job stream -n "$JOB" | jq -c '{status, progress: {files: .progress.files, rows: .progress.rows}}'
+run "$BIN" job download -n "$JOB" --download-path "$HOME_DIR/download" >/dev/null
+echo "first rows of named-outputs/score/predictions.csv:"
+head -n 3 "$HOME_DIR/download/named-outputs/score/predictions.csv" | sed 's/^/  /'
+
 KEY=$("$BIN" online-endpoint get-credentials -n diabetes-endpoint | jq -r .primaryKey)
 step "The same call with curl"
 echo "curl -H 'Authorization: Bearer \$KEY' -H 'Content-Type: application/json' \\"

@@ -65,10 +65,11 @@ text:    $3"; fi
 }
 
 done_testing() {
-    # A sanitizer report anywhere (server or instance logs) fails the test.
+    # A sanitizer report anywhere (server, instance or job logs) fails the test.
     local reports
     reports=$(grep -rlE 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
-        "$TEST_TMP/server.log" "${INFERD_HOME:-/nonexistent}/logs" 2>/dev/null)
+        "$TEST_TMP/server.log" "${INFERD_HOME:-/nonexistent}/logs" \
+        "${INFERD_HOME:-/nonexistent}/jobs" 2>/dev/null)
     _tap "$([ -z "$reports" ]; echo $?)" "no sanitizer reports in server or instance logs" \
         "$(for f in $reports; do echo "== $f"; grep -A20 -E 'Sanitizer|runtime error' "$f" | head -40; done)"
     echo "1..$_tap_n"
