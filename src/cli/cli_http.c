@@ -6,6 +6,7 @@
 #include "cli/cli_http.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -25,7 +26,11 @@ static const char deployment_header[] = "azureml-model-deployment:";
 
 struct transfer {
     struct cli_http_resp *resp;
-    int overflow; /* the body passed its cap; the transfer was aborted */
+    void *curl;
+    FILE *sink;      /* the request's sink, or NULL */
+    int overflow;    /* the body passed its cap; the transfer was aborted */
+    int sink_failed; /* writing to the sink failed (errno in sink_errno) */
+    int sink_errno;
 };
 
 static int url_valid(const char *url)
@@ -84,6 +89,15 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 {
     struct transfer *t = userdata;
     size_t n = size * nmemb;
+    long code = 0;
+    if (t->sink != NULL && curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK &&
+        code >= 200 && code <= 299) {
+        if (fwrite(data, 1, n, t->sink) == n)
+            return n;
+        t->sink_failed = 1;
+        t->sink_errno = errno;
+        return 0;
+    }
     if (inf_buf_append(&t->resp->body, data, n) != 0) {
         t->overflow = 1;
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
@@ -181,6 +195,9 @@ static int transfer_error(struct cli_http *h, CURLcode rc, const struct transfer
     long os_errno = 0;
     if (curl_easy_getinfo(h->curl, CURLINFO_OS_ERRNO, &os_errno) != CURLE_OK)
         os_errno = 0;
+    if (t->sink_failed)
+        return inf_err_set(err, INF_EIO, "%s %s: writing the download: %s", method, url,
+                           inf_strerror(t->sink_errno));
     if (t->overflow)
         return inf_err_set(err, INF_ETOOBIG, "%s %s: the response is larger than %zu MiB", method,
                            url, t->resp->body.max >> 20);
@@ -206,7 +223,7 @@ int cli_http_request(struct cli_http *h, const struct cli_http_req *req, struct 
 {
     memset(resp, 0, sizeof(*resp));
     inf_buf_init(&resp->body, CLI_HTTP_MAX_RESPONSE_BYTES);
-    struct transfer t = {.resp = resp, .overflow = 0};
+    struct transfer t = {.resp = resp, .curl = h->curl, .sink = req->sink};
     char errbuf[CURL_ERROR_SIZE] = "";
     char *url = inf_asprintf("%s%s", h->base_url, req->path);
     int rc = 0;

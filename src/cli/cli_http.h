@@ -10,6 +10,7 @@
 #define INF_CLI_CLI_HTTP_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "core/err.h"
 #include "core/util.h"
@@ -31,6 +32,9 @@ struct cli_http_req {
     size_t body_len;          /* bytes at body */
     const char *content_type; /* of the body; NULL for none */
     const char *deployment;   /* "azureml-model-deployment" request header, or NULL */
+    /* Downloads: a 2xx body is written here as it arrives (no size cap)
+     * instead of into resp.body; other statuses still fill resp.body. */
+    FILE *sink;
 };
 
 struct cli_http_resp {

@@ -8,11 +8,13 @@
  */
 #include "cli/cli_int.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/util.h"
 #include "spec/spec.h"
@@ -344,13 +346,11 @@ static void plan_free(struct download *d, size_t n)
     free(d);
 }
 
-/* Fetches one file into d->local through a temporary file and a rename. */
+/* Fetches one file into d->local: streamed into a temporary file beside
+ * it, flushed to disk, then renamed, so a partial download never takes the
+ * file's name. */
 static int fetch(struct cli *c, const struct download *d, size_t *written)
 {
-    if (d->size > 0 && (size_t)d->size > CLI_HTTP_MAX_RESPONSE_BYTES)
-        return cli_fail("%s: %lld bytes, over the CLI's %zu MiB download limit; fetch it with "
-                        "curl -H 'Authorization: Bearer <token>' -o FILE <server>%s",
-                        d->local, (long long)d->size, CLI_HTTP_MAX_RESPONSE_BYTES >> 20, d->route);
     struct inf_err err = {0};
     char *parent = cli_deployment_dir_of(d->local);
     int rc = 0;
@@ -359,16 +359,31 @@ static int fetch(struct cli *c, const struct download *d, size_t *written)
     free(parent);
     if (rc != 0)
         return rc;
-    struct cli_http_req req = {.method = "GET", .path = d->route};
+    char *tmp = inf_asprintf("%s.part-%d", d->local, (int)getpid());
+    FILE *f = fopen(tmp, "wbe");
+    if (f == NULL) {
+        rc = cli_fail("%s: %s", tmp, inf_strerror(errno));
+        free(tmp);
+        return rc;
+    }
+    struct cli_http_req req = {.method = "GET", .path = d->route, .sink = f};
     struct cli_http_resp resp;
     rc = cli_send(c, &req, &resp);
     if (rc == 0 && (resp.status < 200 || resp.status > 299))
         rc = cli_server_error(req.method, req.path, &resp);
-    if (rc == 0 && inf_write_file_atomic(d->local, resp.body.data != NULL ? resp.body.data : "",
-                                         resp.body.len, 0644, &err) != 0)
-        rc = cli_fail("%s", err.msg);
-    *written = resp.body.len;
+    long size = ftell(f);
+    int flushed = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    if (fclose(f) != 0)
+        flushed = 0;
+    if (rc == 0 && !flushed)
+        rc = cli_fail("%s: %s", tmp, inf_strerror(errno));
+    if (rc == 0 && rename(tmp, d->local) != 0)
+        rc = cli_fail("%s: %s", d->local, inf_strerror(errno));
+    if (rc != 0)
+        unlink(tmp);
+    *written = size > 0 ? (size_t)size : 0;
     cli_http_resp_fini(&resp);
+    free(tmp);
     return rc;
 }
 
