@@ -49,6 +49,8 @@
 #define STARTUP_TIMEOUT_MS 120000
 #define IO_TIMEOUT_MS ((uint64_t)(86400 + 120) * 1000)
 #define ERROR_TEXT_MAX 2000
+/* The reason of a Finalizing job: "ending as <status>[: <reason>]". */
+#define ENDING_AS "ending as "
 
 enum phase { PH_QUEUED, PH_PLANNING, PH_STARTING, PH_RUNNING, PH_FINALIZING, PH_GONE };
 enum mb_state { MB_PENDING, MB_RUNNING, MB_DONE, MB_FAILED };
@@ -841,7 +843,12 @@ static void finish_job(struct job *job, const char *status, const char *fmt, ...
         job->holds = 0;
     }
     job->phase = PH_FINALIZING;
-    set_status(job, JOB_FINALIZING, "");
+    /* The decision is stored with the status, so a restart during
+     * Finalizing ends the job the same way instead of running it again. */
+    char *decided =
+        inf_asprintf("%s%s%s%s", ENDING_AS, status, reason[0] != '\0' ? ": " : "", reason);
+    set_status(job, JOB_FINALIZING, decided);
+    free(decided);
     struct job_task *t = task_new(job, finalize_work, finalize_after);
     snprintf(t->status, sizeof(t->status), "%s", status);
     t->text = inf_strdup(reason);
@@ -941,6 +948,21 @@ int scheduler_restore(struct scheduler *sch, struct inf_err *err)
     int rc = store_job_list(st, NULL, 1, &jobs, &n, err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         struct job *job = job_new(sch, &jobs[i]);
+        const char *reason = jobs[i].reason;
+        int decided = strcmp(jobs[i].status, JOB_FINALIZING) == 0 &&
+                      strncmp(reason, ENDING_AS, strlen(ENDING_AS)) == 0;
+        const char *s = decided ? reason + strlen(ENDING_AS) : "";
+        size_t len = strcspn(s, ":");
+        char status[16];
+        snprintf(status, sizeof(status), "%.*s", (int)(len < 15 ? len : 15), s);
+        if (decided && (strcmp(status, JOB_COMPLETED) == 0 || strcmp(status, JOB_FAILED) == 0 ||
+                        strcmp(status, JOB_CANCELED) == 0)) {
+            /* It had ended; only its output and overview may be missing. */
+            const char *why = s[len] == ':' && s[len + 1] == ' ' ? s + len + 2 : "";
+            inf_info("job.resumed", "job=%s status=%s ending=%s", job->id, jobs[i].status, status);
+            finish_job(job, status, "%s", why);
+            continue;
+        }
         if (strcmp(jobs[i].status, JOB_FINALIZING) == 0 ||
             strcmp(jobs[i].status, JOB_RUNNING) == 0 || strcmp(jobs[i].status, JOB_PREPARING) == 0)
             inf_info("job.resumed", "job=%s status=%s finished=%lld of %lld", job->id,
