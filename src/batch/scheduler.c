@@ -476,8 +476,14 @@ static void start_instances(struct job *job)
     struct scheduler *sch = job->sch;
     struct server *srv = sch->srv;
     json_t *dep = json_object_get(job->spec, "deployment");
+    /* The job's environment_variables (the deployment's, with the invoke's
+     * overrides merged in) replace the deployment's, so an override wins. */
+    json_t *spec_env = json_deep_copy(dep);
+    json_object_set(spec_env, "environment_variables",
+                    json_object_get(job->spec, "environment_variables"));
     struct inf_strv argv = {0}, env = {0};
-    deploy_worker_command(srv, dep, job->endpoint, job->deployment, &argv, &env);
+    deploy_worker_command(srv, spec_env, job->endpoint, job->deployment, &argv, &env);
+    json_decref(spec_env);
     inf_strv_push(&argv, inf_strdup("--batch"));
     inf_strv_push(&argv, inf_asprintf("--timeout-ms=%lld", (long long)job->timeout_ms));
     inf_strv_push(&argv, inf_asprintf("--worker-count=%d", job->concurrency));
@@ -491,13 +497,6 @@ static void start_instances(struct job *job)
     const char *level =
         json_string_value(json_object_get(json_object_get(job->spec, "settings"), "logging_level"));
     inf_strv_push(&env, inf_asprintf("AZUREML_LOG_LEVEL=%s", level != NULL ? level : "info"));
-    const char *key;
-    json_t *v;
-    json_object_foreach(json_object_get(job->spec, "environment_variables"), key, v)
-    {
-        const char *val = json_string_value(v);
-        inf_strv_push(&env, inf_asprintf("%s=%s", key, val != NULL ? val : ""));
-    }
     struct instance_spec spec = {
         .argv = argv.v,
         .envp = env.v,
@@ -658,8 +657,7 @@ static void on_reply(const struct upstream_result *res, void *data)
         json_array_foreach(json_object_get(body, "errors"), i, e)
         {
             if (json_is_string(e))
-                inf_buf_printf(&log, "%s mini-batch %lld: %s\n", when, (long long)mb->idx,
-                               json_string_value(e));
+                inf_buf_printf(&log, "%s %s\n", when, json_string_value(e));
         }
         call_unlink(call);
         mb->attempts++;
@@ -763,6 +761,7 @@ static void dispatch(struct job *job)
 static void finalize_work(struct job_task *t, struct store *st)
 {
     struct job *job = t->job;
+    append_log(t); /* why the job failed or was canceled */
     struct store_minibatch *list = NULL;
     size_t n = 0;
     int64_t *done = NULL;

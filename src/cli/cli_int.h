@@ -178,7 +178,7 @@ json_t *cli_batch_deployment_spec_of(const json_t *stored);
 
 /* ---- pure helpers of the job verbs (cli_job.c), unit-tested ---- */
 
-#define CLI_JOB_NAME_MAX 255
+#define CLI_JOB_NAME_MAX 64
 #define CLI_JOB_BAR_WIDTH 20
 
 /* 0 if `name` can be a job name: 1-CLI_JOB_NAME_MAX letters, digits, '_'

@@ -111,11 +111,15 @@ check_match "saying what to do" "already holds predictions.csv" "$out"
 check_match "list-jobs shows the endpoint's job" "$JOB2" "$(inferd batch-endpoint list-jobs -n files-batch)"
 
 # ---- a single file (uri_file) and a job name ----
-out=$(inferd batch-endpoint invoke -n files-batch --input "$TEST_TMP/many/tables/t-007.csv" \
-    --input-type uri_file --job-name single-file-1 --deployment-name files)
+out=$(inferd batch-endpoint invoke -n files-batch --input azureml://datastores/lake/paths/many/tables/t-007.csv \
+    --input-type uri_file --job-name single-file-1 --deployment-name files \
+    --set "environment_variables.DATA_ROOT=$TEST_TMP/store")
 check_eq "uri_file with --job-name" "single-file-1" "$(printf '%s' "$out" | jq -r .name)"
 inferd job stream -n single-file-1 >/dev/null 2>&1
 check_eq "it scores the one file" "Completed 1 3" "$(job_field single-file-1 '"\(.status) \(.progress.files) \(.progress.rows)"')"
+inferd job download -n single-file-1 --download-path "$TEST_TMP/one" >/dev/null 2>&1
+check_eq "an invoke's environment variable overrides the deployment's" "many/tables/t-007.csv" \
+    "$(cut -d, -f1 "$TEST_TMP/one/named-outputs/score/predictions.csv" | sort -u)"
 out=$(inferd batch-endpoint invoke -n files-batch --input "$TEST_TMP/many/tables/t-007.csv" \
     --input-type uri_file --job-name single-file-1 2>&1)
 check_match "a job name that exists is refused" "already exists" "$out"

@@ -74,6 +74,10 @@ J=$(inferd batch-endpoint invoke -n faults --input "$TEST_TMP/mixed" --error-thr
 inferd job stream -n "$J" >/dev/null 2>&1
 check_eq "the same input with error_threshold 1: Failed" "Failed" "$(job_field "$J" .status)"
 check_match "with the reason" "exceed error_threshold 1" "$(job_field "$J" .reason)"
+inferd job download -n "$J" --output-name logs --download-path "$TEST_TMP/dl1b" >/dev/null 2>&1
+check_match "which error.txt also records" "job Failed: .*exceed error_threshold 1" \
+    "$(cat "$TEST_TMP/dl1b/logs/user/error.txt" 2>&1)"
+check "error lines name their mini-batch once" test "$(grep -c 'mini-batch [0-9]*: mini-batch' "$TEST_TMP/dl1b/logs/user/error.txt")" -eq 0
 check_fails "stream exits non-zero for a failed job" inferd job stream -n "$J"
 
 # ---- a mini-batch that hangs: timeout, kill, retry ----

@@ -1,6 +1,7 @@
 """Azure ML batch scoring script for the diabetes regression.
 
-init() loads the model once per scoring process; run(mini_batch) gets a list
+init() loads the model once per instance (its scoring processes are forked
+after it and share the model); run(mini_batch) gets a list
 of CSV file paths (ten feature columns with a header row) and returns one
 row per input row: the file's name, the row's index and the prediction.
 """

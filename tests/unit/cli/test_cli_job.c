@@ -46,7 +46,7 @@ static void test_job_name_length(void **state)
     name[sizeof(name) - 1] = '\0';
     struct inf_err err = {0};
     assert_int_equal(cli_job_name_valid(name, &err), INF_EINVAL);
-    assert_non_null(strstr(err.msg, "longer than 255"));
+    assert_non_null(strstr(err.msg, "longer than 64"));
     name[CLI_JOB_NAME_MAX] = '\0';
     assert_int_equal(cli_job_name_valid(name, &err), 0);
 }
