@@ -84,7 +84,14 @@ class BatchCase(unittest.TestCase):
         self.assertEqual(code, status, payload)
         self.assertEqual(content_type, "application/json")
         self.assertEqual(headers, [])
-        return json.loads(payload)
+        answer = json.loads(payload)
+        if code == 200:
+            # "bytes" is the result file's size (0 when none was written);
+            # the server's ledger checks it after a restart.
+            path = json.loads(self.body() if body is None else body).get("result_path")
+            size = os.stat(path).st_size if path and os.path.exists(path) else 0
+            self.assertEqual(answer.pop("bytes"), size)
+        return answer
 
     def rows(self, number=42):
         """The result file as CSV rows, read back with the csv module."""

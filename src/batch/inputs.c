@@ -199,7 +199,10 @@ struct lister {
     struct inf_err *err;
 };
 
-/* Reads the names in dir, hidden ones skipped. */
+/* Reads the names in dir, hidden ones skipped, each behind one character
+ * saying what readdir knows of it: 'd' a folder, 'f' a regular file, '?'
+ * anything else (a link, or a file system that does not say), which the
+ * walk must stat. Saves a stat per file on large inputs. */
 static int read_names(const char *dir, char ***names, size_t *n, struct inf_err *err)
 {
     DIR *d = opendir(dir);
@@ -216,7 +219,8 @@ static int read_names(const char *dir, char ***names, size_t *n, struct inf_err 
             cap = cap ? cap * 2 : 64;
             *names = inf_realloc(*names, cap * sizeof(char *));
         }
-        (*names)[(*n)++] = inf_strdup(e->d_name);
+        char kind = e->d_type == DT_DIR ? 'd' : e->d_type == DT_REG ? 'f' : '?';
+        (*names)[(*n)++] = inf_asprintf("%c%s", kind, e->d_name);
     }
     closedir(d);
     return 0;
@@ -234,14 +238,19 @@ static int walk(struct lister *ls, const char *rel, int depth)
     size_t n = 0;
     int rc = read_names(dir, &names, &n, ls->err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        char *child = rel[0] != '\0' ? inf_asprintf("%s/%s", rel, names[i]) : inf_strdup(names[i]);
+        char kind = names[i][0];
+        const char *name = names[i] + 1;
+        char *child = rel[0] != '\0' ? inf_asprintf("%s/%s", rel, name) : inf_strdup(name);
         char *full = inf_asprintf("%s/%s", ls->root, child);
         struct stat lst, st;
-        if (lstat(full, &lst) == 0 && S_ISDIR(lst.st_mode)) {
+        int known = kind != '?' || lstat(full, &lst) == 0;
+        if (known && kind == '?' && S_ISDIR(lst.st_mode))
+            kind = 'd';
+        if (known && kind == 'd') {
             rc = walk(ls, child, depth + 1);
-        } else if (lstat(full, &lst) == 0 && stat(full, &st) == 0 && S_ISREG(st.st_mode)) {
+        } else if (kind == 'f' || (known && stat(full, &st) == 0 && S_ISREG(st.st_mode))) {
             char real[PATH_MAX];
-            int ok = !S_ISLNK(lst.st_mode) ||
+            int ok = kind == 'f' || !S_ISLNK(lst.st_mode) ||
                      (realpath(full, real) != NULL && is_inside(ls->root, real));
             if (ok && json_array_size(ls->files) >= ls->max_files)
                 rc = inf_err_set(ls->err, INF_ETOOBIG,

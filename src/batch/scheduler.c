@@ -145,7 +145,7 @@ struct job_task {
     char *id;
     int64_t idx;
     int attempts;
-    int64_t rows, succeeded, failed;
+    int64_t rows, bytes, succeeded, failed;
     char status[16];
     char *text; /* reason, error or log text */
     char *path; /* a file to append `log` to */
@@ -305,6 +305,19 @@ static void load_settings(struct job *job)
 
 /* ---- planning ---- */
 
+/* 1 if a done mini-batch's result file has the size the ledger recorded.
+ * Result files are not fsync-ed one by one (a sync per mini-batch would be
+ * most of its cost): after a power cut a file the ledger counts may be
+ * missing or short, and this check sends it back to pending. */
+static int result_intact(const struct job *job, const struct store_minibatch *m)
+{
+    char *path = outputs_result_path(job->dir, m->idx);
+    struct stat st;
+    int ok = stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == m->bytes;
+    free(path);
+    return ok;
+}
+
 static void plan_work(struct job_task *t, struct store *st)
 {
     struct job *job = t->job; /* read-only here: fields set before submit */
@@ -344,6 +357,7 @@ static void plan_work(struct job_task *t, struct store *st)
         if (t->rc == 0)
             t->rc = store_job_minibatches(st, t->id, &list, &n, &t->err);
     }
+    int append = strcmp(job->output_action, "append_row") == 0;
     if (t->rc == 0) {
         t->mbs = inf_calloc(n + 1, sizeof(*t->mbs));
         t->nmb = n;
@@ -356,6 +370,16 @@ static void plan_work(struct job_task *t, struct store *st)
             mb->state = strcmp(list[i].status, MINIBATCH_DONE) == 0     ? MB_DONE
                         : strcmp(list[i].status, MINIBATCH_FAILED) == 0 ? MB_FAILED
                                                                         : MB_PENDING;
+            if (mb->state == MB_DONE && append && !result_intact(job, &list[i])) {
+                /* Finished before a crash that lost its unsynced file. */
+                inf_warn("job.result_lost", "job=%s mini_batch=%lld: running it again", t->id,
+                         (long long)mb->idx);
+                if (store_job_minibatch_reset(st, t->id, mb->idx, &t->err) != 0) {
+                    t->rc = t->err.code;
+                    break;
+                }
+                mb->state = MB_PENDING;
+            }
             if (mb->state == MB_DONE)
                 t->rows += list[i].rows;
             if (mb->state != MB_PENDING)
@@ -552,7 +576,7 @@ static void finish_work(struct job_task *t, struct store *st)
 {
     append_log(t);
     int rc = store_job_minibatch_finish(st, t->id, t->idx, t->status, t->attempts, t->rows,
-                                        t->succeeded, t->failed, t->text, &t->err);
+                                        t->bytes, t->succeeded, t->failed, t->text, &t->err);
     if (rc != 0)
         inf_error("job.minibatch_not_saved", "job=%s mini_batch=%lld error=\"%s\"", t->id,
                   (long long)t->idx, t->err.msg);
@@ -568,7 +592,8 @@ static void retry_work(struct job_task *t, struct store *st)
 
 /* Records a finished mini-batch and checks the error threshold. */
 static void mb_finished(struct job *job, struct minibatch *mb, const char *status, int64_t rows,
-                        int64_t succeeded, int64_t failed, const char *error, char *log)
+                        int64_t bytes, int64_t succeeded, int64_t failed, const char *error,
+                        char *log)
 {
     mb->state = strcmp(status, MINIBATCH_DONE) == 0 ? MB_DONE : MB_FAILED;
     if (mb->state == MB_DONE) {
@@ -583,6 +608,7 @@ static void mb_finished(struct job *job, struct minibatch *mb, const char *statu
     snprintf(t->status, sizeof(t->status), "%s", status);
     t->attempts = mb->attempts;
     t->rows = rows;
+    t->bytes = bytes;
     t->succeeded = succeeded;
     t->failed = failed;
     t->text = inf_strdup(error != NULL ? error : "");
@@ -625,7 +651,7 @@ static void attempt_failed(struct job *job, struct minibatch *mb, const char *wh
         task_submit(t);
         return;
     }
-    mb_finished(job, mb, MINIBATCH_FAILED, 0, 0, mb->nfiles, why, log);
+    mb_finished(job, mb, MINIBATCH_FAILED, 0, 0, 0, mb->nfiles, why, log);
 }
 
 /* Reads an instance's answer to POST /batch. */
@@ -646,6 +672,7 @@ static void on_reply(const struct upstream_result *res, void *data)
     why[0] = '\0';
     if (res->status == 200 && json_is_object(body)) {
         json_int_t rows = json_integer_value(json_object_get(body, "rows"));
+        json_int_t bytes = json_integer_value(json_object_get(body, "bytes"));
         json_int_t ok = json_integer_value(json_object_get(body, "succeeded"));
         json_int_t failed = json_integer_value(json_object_get(body, "failed"));
         struct inf_buf log;
@@ -661,7 +688,7 @@ static void on_reply(const struct upstream_result *res, void *data)
         }
         call_unlink(call);
         mb->attempts++;
-        mb_finished(job, mb, MINIBATCH_DONE, rows, ok, failed, "",
+        mb_finished(job, mb, MINIBATCH_DONE, rows, bytes, ok, failed, "",
                     log.len > 0 ? inf_strdup(log.data) : NULL);
         inf_buf_fini(&log);
     } else {

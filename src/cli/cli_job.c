@@ -19,7 +19,7 @@
 #include "core/util.h"
 #include "spec/spec.h"
 
-#define STREAM_INTERVAL_NS 500000000L
+#define STREAM_INTERVAL_NS 200000000L
 #define STATUS_SHOWN_MAX 32
 #define LINE_MAX_BYTES 256
 

@@ -640,7 +640,8 @@ void store_job_list_free(struct store_job *list, size_t n)
 
 /* ---- the ledger --------------------------------------------------------- */
 
-#define MINIBATCH_COLUMNS "idx, files, nfiles, status, attempts, rows, succeeded, failed, error"
+#define MINIBATCH_COLUMNS                                                                          \
+    "idx, files, nfiles, status, attempts, rows, succeeded, failed, error, bytes"
 
 static void minibatch_from_row(sqlite3_stmt *stmt, void *dst)
 {
@@ -654,6 +655,7 @@ static void minibatch_from_row(sqlite3_stmt *stmt, void *dst)
     m->succeeded = sqlite3_column_int64(stmt, 6);
     m->failed = sqlite3_column_int64(stmt, 7);
     m->error = column_dup(stmt, 8);
+    m->bytes = sqlite3_column_int64(stmt, 9);
 }
 
 /* INF_EINVAL unless every mini-batch has a files list and a count. */
@@ -897,16 +899,21 @@ int store_job_minibatch_retry(struct store *st, const char *id, int64_t idx, int
 }
 
 int store_job_minibatch_finish(struct store *st, const char *id, int64_t idx, const char *status,
-                               int attempts, int64_t rows, int64_t succeeded, int64_t failed,
-                               const char *error, struct inf_err *err)
+                               int attempts, int64_t rows, int64_t bytes, int64_t succeeded,
+                               int64_t failed, const char *error, struct inf_err *err)
 {
-    static const char sql[] = "UPDATE job_minibatches SET status = ?3, attempts = ?4, rows = ?5, "
-                              "succeeded = ?6, failed = ?7, error = ?8 " PENDING_MINIBATCH;
+    static const char sql[] =
+        "UPDATE job_minibatches SET status = ?3, attempts = ?4, rows = ?5, "
+        "succeeded = ?6, failed = ?7, error = ?8, bytes = ?9 " PENDING_MINIBATCH;
     sqlite3_stmt *stmt = NULL;
     int rc;
     if ((rc = require(id, "job id", err)) != 0 ||
         (rc = check_counts("finish", id, idx, attempts, rows, succeeded, failed, err)) != 0)
         return rc;
+    if (bytes < 0)
+        return inf_err_set(err, INF_EINVAL,
+                           "store: finish mini-batch %lld of job '%s': negative bytes %lld",
+                           (long long)idx, id, (long long)bytes);
     if (status == NULL ||
         (strcmp(status, MINIBATCH_DONE) != 0 && strcmp(status, MINIBATCH_FAILED) != 0))
         return inf_err_set(err, INF_EINVAL,
@@ -921,8 +928,28 @@ int store_job_minibatch_finish(struct store *st, const char *id, int64_t idx, co
                 sqlite3_bind_int64(stmt, 5, rows) == SQLITE_OK &&
                 sqlite3_bind_int64(stmt, 6, succeeded) == SQLITE_OK &&
                 sqlite3_bind_int64(stmt, 7, failed) == SQLITE_OK &&
-                bind_text(stmt, 8, error != NULL ? error : "") == SQLITE_OK;
+                bind_text(stmt, 8, error != NULL ? error : "") == SQLITE_OK &&
+                sqlite3_bind_int64(stmt, 9, bytes) == SQLITE_OK;
     return update_pending(st, stmt, bound, "finish", id, idx, err);
+}
+
+int store_job_minibatch_reset(struct store *st, const char *id, int64_t idx, struct inf_err *err)
+{
+    static const char sql[] = "UPDATE job_minibatches SET status = '" MINIBATCH_PENDING "', "
+                              "rows = 0, bytes = 0, succeeded = 0, failed = 0 "
+                              "WHERE job = (SELECT seq FROM jobs WHERE id = ?1) AND idx = ?2";
+    sqlite3_stmt *stmt = NULL;
+    int rc = require(id, "job id", err);
+    if (rc != 0)
+        return rc;
+    if (prepare(st, sql, &stmt) != SQLITE_OK || bind_text(stmt, 1, id) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 2, idx) != SQLITE_OK || sqlite3_step(stmt) != SQLITE_DONE)
+        rc = store_fail(st->db, err, "reset mini-batch %lld of job '%s'", (long long)idx, id);
+    else if (sqlite3_changes(st->db) == 0)
+        rc = inf_err_set(err, INF_ENOTFOUND, "mini-batch %lld of job '%s' not found",
+                         (long long)idx, id);
+    sqlite3_finalize(stmt);
+    return rc;
 }
 
 static void minibatch_fini(struct store_minibatch *m)

@@ -86,10 +86,10 @@ struct store_job {
     char *deployment;
     char *spec_json; /* the job: input, effective settings, deployment spec snapshot */
     char *status;
-    char *reason;        /* why it failed or was canceled, "" otherwise */
-    int64_t created_at;  /* unix seconds */
-    int64_t started_at;  /* first time it left Queued (Preparing), 0 if not yet */
-    int64_t ended_at;    /* when it reached a terminal status, 0 if not yet */
+    char *reason;       /* why it failed or was canceled, "" otherwise */
+    int64_t created_at; /* unix seconds */
+    int64_t started_at; /* first time it left Queued (Preparing), 0 if not yet */
+    int64_t ended_at;   /* when it reached a terminal status, 0 if not yet */
     /* From the ledger (sums over its mini-batches): */
     int64_t mini_batches; /* planned, 0 before store_job_plan */
     int64_t files;        /* files in all mini-batches */
@@ -102,15 +102,15 @@ struct store_job {
 /* Creates a job with status `status`, created_at now. INF_ECONFLICT if a
  * job with this id exists ("job 'x' already exists"). *seq_out (if
  * non-NULL) gets its seq. */
-int store_job_create(struct store *st, const char *id, const char *endpoint,
-                     const char *deployment, const char *spec_json, const char *status,
-                     int64_t *seq_out, struct inf_err *err);
+int store_job_create(struct store *st, const char *id, const char *endpoint, const char *deployment,
+                     const char *spec_json, const char *status, int64_t *seq_out,
+                     struct inf_err *err);
 /* Fills *out (store_job_fini) with the ledger sums; INF_ENOTFOUND if absent. */
 int store_job_get(struct store *st, const char *id, struct store_job *out, struct inf_err *err);
 /* Jobs ordered by seq: of one endpoint, or all when endpoint is NULL; with
  * active_only, only those not in a terminal status. Ledger sums filled. */
-int store_job_list(struct store *st, const char *endpoint, int active_only,
-                   struct store_job **out, size_t *n, struct inf_err *err);
+int store_job_list(struct store *st, const char *endpoint, int active_only, struct store_job **out,
+                   size_t *n, struct inf_err *err);
 /* Sets status and reason. Leaving NotStarted/Queued for the first time
  * stamps started_at; a terminal status stamps ended_at. INF_ENOTFOUND if
  * absent. */
@@ -125,12 +125,13 @@ struct store_minibatch {
     int64_t idx;      /* 0-based, the order of the output */
     char *files_json; /* JSON array of the files (as planned) */
     int64_t nfiles;
-    char *status;     /* pending, done, failed */
-    int attempts;     /* attempts that ended (failed ones and the final one) */
-    int64_t rows;     /* output rows written (done) */
+    char *status;  /* pending, done, failed */
+    int attempts;  /* attempts that ended (failed ones and the final one) */
+    int64_t rows;  /* output rows written (done) */
+    int64_t bytes; /* size of its result file (done, append_row) */
     int64_t succeeded;
-    int64_t failed;   /* files counted as failed */
-    char *error;      /* the last attempt's error, "" if none */
+    int64_t failed; /* files counted as failed */
+    char *error;    /* the last attempt's error, "" if none */
 };
 
 /* Plans the job's ledger: n mini-batches, files_json[i] a JSON array and
@@ -139,16 +140,21 @@ struct store_minibatch {
 int store_job_plan(struct store *st, const char *id, const char *const *files_json,
                    const int64_t *nfiles, size_t n, struct inf_err *err);
 /* The job's mini-batches ordered by idx (store_minibatch_list_free). */
-int store_job_minibatches(struct store *st, const char *id, struct store_minibatch **out,
-                          size_t *n, struct inf_err *err);
+int store_job_minibatches(struct store *st, const char *id, struct store_minibatch **out, size_t *n,
+                          struct inf_err *err);
 /* Records an attempt that failed and will be retried: attempts and error. */
 int store_job_minibatch_retry(struct store *st, const char *id, int64_t idx, int attempts,
                               const char *error, struct inf_err *err);
-/* Finishes a pending mini-batch: status done or failed, with its counts.
- * INF_ECONFLICT if it is not pending (never finished twice). */
+/* Finishes a pending mini-batch: status done or failed, with its counts
+ * and the size of its result file in bytes. INF_ECONFLICT if it is not
+ * pending (never finished twice). */
 int store_job_minibatch_finish(struct store *st, const char *id, int64_t idx, const char *status,
-                               int attempts, int64_t rows, int64_t succeeded, int64_t failed,
-                               const char *error, struct inf_err *err);
+                               int attempts, int64_t rows, int64_t bytes, int64_t succeeded,
+                               int64_t failed, const char *error, struct inf_err *err);
+/* Puts a done mini-batch back to pending (its result file was lost, e.g.
+ * by a power cut before it reached the disk): counts cleared, attempts
+ * kept. INF_ENOTFOUND if absent; a pending one is left as it is. */
+int store_job_minibatch_reset(struct store *st, const char *id, int64_t idx, struct inf_err *err);
 void store_minibatch_list_free(struct store_minibatch *list, size_t n);
 
 #endif

@@ -133,7 +133,8 @@ static void finish(struct store *st, const char *id, int64_t idx, const char *st
                    int64_t succeeded, int64_t failed)
 {
     struct inf_err err = {0};
-    if (store_job_minibatch_finish(st, id, idx, status, 1, rows, succeeded, failed, "", &err) != 0)
+    if (store_job_minibatch_finish(st, id, idx, status, 1, rows, 0, succeeded, failed, "", &err) !=
+        0)
         fail_msg("finish %s/%lld: %s", id, (long long)idx, err.msg);
 }
 
@@ -936,6 +937,49 @@ static void test_ledger_sums(void **state)
     store_job_list_free(list, n);
 }
 
+/* A done mini-batch keeps the size of its result file, and a reset (the
+ * file was lost) makes it pending again with its counts cleared. */
+static void test_bytes_and_reset(void **state)
+{
+    struct fixture *fx = *state;
+    struct store *st = open_store(fx);
+    struct inf_err err = {0};
+    struct store_minibatch *mbs = NULL;
+    size_t n = 0;
+    int64_t nfiles[] = {2, 3};
+
+    create_job(st, "j", "ep", JOB_RUNNING);
+    plan(st, "j", nfiles, 2);
+    assert_int_equal(
+        store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, 2, 4, 123, 2, 0, "", &err), 0);
+    assert_int_equal(
+        store_job_minibatch_finish(st, "j", 1, MINIBATCH_DONE, 1, 3, -1, 3, 0, "", &err),
+        INF_EINVAL);
+    assert_non_null(strstr(err.msg, "negative bytes"));
+    assert_int_equal(store_job_minibatches(st, "j", &mbs, &n, &err), 0);
+    assert_int_equal(mbs[0].bytes, 123);
+    assert_int_equal(mbs[1].bytes, 0);
+    store_minibatch_list_free(mbs, n);
+
+    assert_int_equal(store_job_minibatch_reset(st, "j", 0, &err), 0);
+    assert_int_equal(store_job_minibatches(st, "j", &mbs, &n, &err), 0);
+    assert_string_equal(mbs[0].status, MINIBATCH_PENDING);
+    assert_int_equal(mbs[0].attempts, 2);
+    assert_int_equal(mbs[0].rows, 0);
+    assert_int_equal(mbs[0].bytes, 0);
+    store_minibatch_list_free(mbs, n);
+    struct store_job j;
+    assert_int_equal(store_job_get(st, "j", &j, &err), 0);
+    assert_int_equal(j.mb_done, 0);
+    assert_int_equal(j.rows, 0);
+    store_job_fini(&j);
+    /* finishing it again works: it is pending */
+    assert_int_equal(
+        store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, 3, 4, 99, 2, 0, "", &err), 0);
+    assert_int_equal(store_job_minibatch_reset(st, "j", 7, &err), INF_ENOTFOUND);
+    assert_int_equal(store_job_minibatch_reset(st, "nope", 0, &err), INF_ENOTFOUND);
+}
+
 static void test_finish_once(void **state)
 {
     struct fixture *fx = *state;
@@ -948,17 +992,18 @@ static void test_finish_once(void **state)
     create_job(st, "j", "ep", JOB_RUNNING);
     plan(st, "j", nfiles, 2);
     assert_int_equal(
-        store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, 2, 20, 2, 0, NULL, &err), 0);
+        store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, 2, 20, 0, 2, 0, NULL, &err), 0);
     assert_int_equal(
-        store_job_minibatch_finish(st, "j", 0, MINIBATCH_FAILED, 3, 0, 0, 2, "late", &err),
+        store_job_minibatch_finish(st, "j", 0, MINIBATCH_FAILED, 3, 0, 0, 0, 2, "late", &err),
         INF_ECONFLICT);
     assert_string_equal(err.msg, "mini-batch 0 of job 'j' is already done");
     assert_int_equal(store_job_minibatch_retry(st, "j", 0, 5, "late", &err), INF_ECONFLICT);
     assert_string_equal(err.msg, "mini-batch 0 of job 'j' is already done");
 
     finish(st, "j", 1, MINIBATCH_FAILED, 0, 0, 2);
-    assert_int_equal(store_job_minibatch_finish(st, "j", 1, MINIBATCH_DONE, 1, 5, 2, 0, "", &err),
-                     INF_ECONFLICT);
+    assert_int_equal(
+        store_job_minibatch_finish(st, "j", 1, MINIBATCH_DONE, 1, 5, 0, 2, 0, "", &err),
+        INF_ECONFLICT);
     assert_string_equal(err.msg, "mini-batch 1 of job 'j' is already failed");
 
     /* Nothing moved. */
@@ -973,13 +1018,14 @@ static void test_finish_once(void **state)
     assert_int_equal(mbs[1].failed, 2);
     store_minibatch_list_free(mbs, n);
 
-    assert_int_equal(store_job_minibatch_finish(st, "j", 2, MINIBATCH_DONE, 1, 0, 0, 0, "", &err),
-                     INF_ENOTFOUND);
+    assert_int_equal(
+        store_job_minibatch_finish(st, "j", 2, MINIBATCH_DONE, 1, 0, 0, 0, 0, "", &err),
+        INF_ENOTFOUND);
     assert_string_equal(err.msg, "mini-batch 2 of job 'j' not found");
     assert_int_equal(store_job_minibatch_retry(st, "j", 7, 1, "x", &err), INF_ENOTFOUND);
     assert_string_equal(err.msg, "mini-batch 7 of job 'j' not found");
     assert_int_equal(
-        store_job_minibatch_finish(st, "nope", 0, MINIBATCH_DONE, 1, 0, 0, 0, "", &err),
+        store_job_minibatch_finish(st, "nope", 0, MINIBATCH_DONE, 1, 0, 0, 0, 0, "", &err),
         INF_ENOTFOUND);
     assert_string_equal(err.msg, "job 'nope' not found");
     assert_int_equal(store_job_minibatch_retry(st, "nope", 0, 1, "", &err), INF_ENOTFOUND);
@@ -998,24 +1044,30 @@ static void test_finish_bad_args(void **state)
     plan(st, "j", nfiles, 1);
     const char *statuses[] = {MINIBATCH_PENDING, "Done", "", NULL, "done; DROP TABLE jobs"};
     for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
-        assert_int_equal(store_job_minibatch_finish(st, "j", 0, statuses[i], 1, 0, 0, 0, "", &err),
-                         INF_EINVAL);
+        assert_int_equal(
+            store_job_minibatch_finish(st, "j", 0, statuses[i], 1, 0, 0, 0, 0, "", &err),
+            INF_EINVAL);
         assert_non_null(strstr(err.msg, "is not 'done' or 'failed'"));
     }
-    assert_int_equal(store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, 1, -1, 0, 0, "", &err),
-                     INF_EINVAL);
+    assert_int_equal(
+        store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, 1, -1, 0, 0, 0, "", &err),
+        INF_EINVAL);
     assert_string_equal(err.msg, "store: finish mini-batch 0 of job 'j': negative rows -1");
-    assert_int_equal(store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, -2, 0, 0, 0, "", &err),
-                     INF_EINVAL);
+    assert_int_equal(
+        store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, -2, 0, 0, 0, 0, "", &err),
+        INF_EINVAL);
     assert_string_equal(err.msg, "store: finish mini-batch 0 of job 'j': negative attempts -2");
-    assert_int_equal(store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, 1, 0, -3, 0, "", &err),
-                     INF_EINVAL);
-    assert_int_equal(store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, 1, 0, 0, -4, "", &err),
-                     INF_EINVAL);
-    assert_int_equal(store_job_minibatch_finish(st, "j", -1, MINIBATCH_DONE, 1, 0, 0, 0, "", &err),
-                     INF_EINVAL);
+    assert_int_equal(
+        store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, 1, 0, 0, -3, 0, "", &err),
+        INF_EINVAL);
+    assert_int_equal(
+        store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, 1, 0, 0, 0, -4, "", &err),
+        INF_EINVAL);
+    assert_int_equal(
+        store_job_minibatch_finish(st, "j", -1, MINIBATCH_DONE, 1, 0, 0, 0, 0, "", &err),
+        INF_EINVAL);
     assert_string_equal(err.msg, "store: finish mini-batch -1 of job 'j': negative index -1");
-    assert_int_equal(store_job_minibatch_finish(st, "", 0, MINIBATCH_DONE, 1, 0, 0, 0, "", &err),
+    assert_int_equal(store_job_minibatch_finish(st, "", 0, MINIBATCH_DONE, 1, 0, 0, 0, 0, "", &err),
                      INF_EINVAL);
     assert_int_equal(store_job_minibatch_retry(st, "j", 0, -1, "x", &err), INF_EINVAL);
     assert_string_equal(err.msg, "store: retry mini-batch 0 of job 'j': negative attempts -1");
@@ -1057,7 +1109,7 @@ static void test_retry_records_attempts(void **state)
     assert_int_equal(j.files_failed, 0);
     store_job_fini(&j);
 
-    assert_int_equal(store_job_minibatch_finish(st, "j", 1, MINIBATCH_FAILED, 3, 0, 0, 3,
+    assert_int_equal(store_job_minibatch_finish(st, "j", 1, MINIBATCH_FAILED, 3, 0, 0, 0, 3,
                                                 "worker exited with code 137", &err),
                      0);
     assert_int_equal(store_job_minibatches(st, "j", &mbs, &n, &err), 0);
@@ -1228,7 +1280,7 @@ static void test_hostile_and_huge_values(void **state)
 
     /* Extreme counts are stored as given. */
     assert_int_equal(store_job_minibatch_finish(st, evil, 0, MINIBATCH_DONE, 2147483647, INT64_MAX,
-                                                INT64_MAX, 0, "", &err),
+                                                0, INT64_MAX, 0, "", &err),
                      0);
     j = get_job(st, evil);
     assert_int_equal(j.rows, INT64_MAX);
@@ -1320,8 +1372,9 @@ static void test_store_errors_name_the_operation(void **state)
     const char *files[] = {"[]"};
     assert_int_equal(store_job_plan(st, "j", files, nfiles, 1, &err), INF_ESTORE);
     assert_non_null(strstr(err.msg, "store: plan job 'j'"));
-    assert_int_equal(store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, 1, 0, 0, 0, "", &err),
-                     INF_ESTORE);
+    assert_int_equal(
+        store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, 1, 0, 0, 0, 0, "", &err),
+        INF_ESTORE);
     assert_non_null(strstr(err.msg, "store: finish mini-batch 0 of job 'j'"));
     assert_int_equal(store_job_minibatch_retry(st, "j", 0, 1, "", &err), INF_ESTORE);
     assert_non_null(strstr(err.msg, "store: retry mini-batch 0 of job 'j'"));
@@ -1343,6 +1396,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_schema_version_3),
+        T(test_bytes_and_reset),
         T(test_migrates_schema_2_keeping_online_data),
         T(test_endpoint_crud),
         T(test_endpoint_list_is_ordered),
