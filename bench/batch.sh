@@ -224,7 +224,7 @@ done
 cat <<EOF
 inferd/s: files / strm s. python/s: files / pool s. ratio = inferd/s / python/s.
 ovh ms/mb = (out s - pool s) / mini-batches: inferd's time to its output file minus the pool's.
-strm s: invoke .. \`job stream\` returned (it polls every 0.5 s); out s: invoke .. output file written;
+strm s: invoke .. \`job stream\` returned (it polls every 0.2 s); out s: invoke .. output file written;
 job s: the job's started_at..ended_at (whole seconds); start: invoke .. Running (input listing,
 instance start, init()); run: Running .. Finalizing (all mini-batches). pool s: the Pool's run from
 before it imports the script (imports, init() in each process) until its CSV is written.
