@@ -5,19 +5,22 @@ to Scorer.score() with path "/batch", which calls run_mini_batch() here:
 
 - the body names the mini-batch's files, its output action and the result
   file: ``{"job": "...", "mini_batch": 42, "attempt": 1, "files": [...],
-  "output_action": "append_row", "result_path": "/.../000042.csv"}``;
+  "output_action": "append_row", "result_dir": "/.../jobs/<id>/results"}``;
 - the script's ``run(mini_batch)`` gets the files as a list of str paths
   (``init()`` ran once per worker, before the scoring processes forked);
 - with append_row, what run() returned is written as CSV rows (Python's csv
-  module, "\\n" line ends, no header) to ``result_path + ".tmp"`` and
-  renamed to result_path before the answer: a result file that exists is
-  complete. It is not fsync-ed here: the answer carries its size, the
-  server's ledger records it, and a restart reruns any mini-batch whose file
-  does not have that size (what a power cut can do to unsynced data), so
-  durability costs one sync per job instead of two per mini-batch;
+  module, "\\n" line ends, no header) and appended, in one write, to this
+  process's results segment ``result_dir/seg-<pid>.csv``; the answer says
+  where (segment, offset, bytes) and the server's ledger records it. A
+  mini-batch that fails or is cut short leaves at most unrecorded bytes at
+  the segment's end, which nothing reads. Segments are not fsync-ed here: a
+  restart reruns any mini-batch whose recorded bytes a power cut lost, so
+  durability costs one sync per job (of its output) instead of a file and
+  two syncs per mini-batch;
 - with summary_only nothing is written: the script writes its own files to
   ``AZUREML_BI_OUTPUT_PATH``, which the server sets;
-- the answer is 200 ``{"rows", "bytes", "succeeded", "failed", "errors"}``, or 500
+- the answer is 200 ``{"rows", "segment", "offset", "bytes", "succeeded",
+  "failed", "errors"}``, or 500
   ``{"message": "<Type>: <text>", "traceback": "..."}`` when run() raised.
 
 What run() may return: a list (or tuple, numpy array, pandas Series) with
@@ -31,6 +34,7 @@ One mini-batch at a time per process; the worker kills a process whose
 mini-batch runs past its timeout.
 """
 import csv
+import io
 import json
 import os
 import sys
@@ -38,14 +42,13 @@ import time
 import traceback
 
 __all__ = ["BATCH_PATH", "BadMiniBatch", "MiniBatch", "MiniBatchResult", "OUTPUT_ACTIONS",
-           "parse_request", "run_mini_batch", "to_row", "write_result"]
+           "append_result", "csv_bytes", "parse_request", "run_mini_batch", "to_row"]
 
 BATCH_PATH = "/batch"
 OUTPUT_ACTIONS = ("append_row", "summary_only")
 JSON_TYPE = "application/json"
 TRACEBACK_FRAMES = 10
 MESSAGE_MAX = 2000
-TMP_SUFFIX = ".tmp"
 
 # Frames of these files are inferd's, not the script's: left out of tracebacks.
 _OWN_FILES = frozenset({os.path.abspath(__file__),
@@ -78,15 +81,15 @@ class MiniBatchResult:
 class MiniBatch:
     """A parsed POST /batch body."""
 
-    __slots__ = ("job", "number", "attempt", "files", "output_action", "result_path")
+    __slots__ = ("job", "number", "attempt", "files", "output_action", "result_dir")
 
-    def __init__(self, job, number, attempt, files, output_action, result_path):
+    def __init__(self, job, number, attempt, files, output_action, result_dir):
         self.job = job
         self.number = number
         self.attempt = attempt
         self.files = files
         self.output_action = output_action
-        self.result_path = result_path
+        self.result_dir = result_dir
 
 
 def _reply(status, document):
@@ -106,7 +109,7 @@ def parse_request(body):
         raise BadMiniBatch(f"the request body is not valid JSON: {e}") from None
     if not isinstance(doc, dict):
         raise BadMiniBatch("the request body must be a JSON object with files, mini_batch, "
-                           "output_action and result_path")
+                           "output_action and result_dir")
     files = doc.get("files")
     if not isinstance(files, list):
         raise BadMiniBatch("files must be a list of file paths")
@@ -126,15 +129,15 @@ def parse_request(body):
     if action not in OUTPUT_ACTIONS:
         raise BadMiniBatch(f"output_action must be one of {', '.join(OUTPUT_ACTIONS)}, "
                            f"got {action!r:.80}")
-    result_path = doc.get("result_path")
+    result_dir = doc.get("result_dir")
     if action == "append_row":
-        if (not isinstance(result_path, str) or not os.path.isabs(result_path)
-                or result_path.endswith("/") or "\0" in result_path):
-            raise BadMiniBatch("result_path must be the absolute path of the result file "
-                               f"(output_action append_row), got {result_path!r:.200}")
+        if (not isinstance(result_dir, str) or not os.path.isabs(result_dir)
+                or "\0" in result_dir):
+            raise BadMiniBatch("result_dir must be the absolute path of the job's results "
+                               f"folder (output_action append_row), got {result_dir!r:.200}")
     else:
-        result_path = None
-    return MiniBatch(job, number, attempt, list(files), action, result_path)
+        result_dir = None
+    return MiniBatch(job, number, attempt, list(files), action, result_dir)
 
 
 # ---- what run() returned ----
@@ -205,32 +208,40 @@ def _field(value):
     return str(value)
 
 
-def write_result(path, rows):
-    """Writes rows as CSV to path + ".tmp" and renames it to path: path appears
-    complete or not at all (for other processes; see the module's note on
-    durability). Returns the number of rows. On failure no temporary file is
-    left and the exception propagates."""
-    tmp = path + TMP_SUFFIX
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            minimal = csv.writer(f, lineterminator="\n")
-            # The csv module quotes a field holding "\n" but not one holding a lone
-            # "\r" (not part of the line terminator), which readers take for a line
-            # end: such rows get every field quoted.
-            quote_all = csv.writer(f, lineterminator="\n", quoting=csv.QUOTE_ALL)
-            for row in rows:
-                fields = [_field(value) for value in row]
-                has_cr = any(isinstance(v, str) and "\r" in v for v in fields)
-                (quote_all if has_cr else minimal).writerow(fields)
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return len(rows)
+_segments = {}  # this process's open segment per results folder
+
+
+def csv_bytes(rows):
+    """rows as CSV text in UTF-8: Python's csv module, "\\n" line ends."""
+    out = io.StringIO(newline="")
+    minimal = csv.writer(out, lineterminator="\n")
+    # The csv module quotes a field holding "\n" but not one holding a lone
+    # "\r" (not part of the line terminator), which readers take for a line
+    # end: such rows get every field quoted.
+    quote_all = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for row in rows:
+        fields = [_field(value) for value in row]
+        has_cr = any(isinstance(v, str) and "\r" in v for v in fields)
+        (quote_all if has_cr else minimal).writerow(fields)
+    return out.getvalue().encode("utf-8")
+
+
+def append_result(folder, rows):
+    """Appends rows as CSV to this process's segment in folder, in one write.
+    Returns (segment name, offset, bytes). Each process appends only to its
+    own segment, so the offset is the file's end before the write."""
+    data = csv_bytes(rows)
+    name = f"seg-{os.getpid()}.csv"
+    path = os.path.join(folder, name)
+    fd = _segments.get(path)
+    if fd is None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        _segments[path] = fd
+    offset = os.lseek(fd, 0, os.SEEK_END)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    return name, offset, len(data)
 
 
 # ---- failures ----
@@ -307,16 +318,17 @@ def run_mini_batch(run, body):
     except BaseException as e:
         return _failure(mini_batch, "its result", e)
 
-    written = size = 0
+    written = offset = size = 0
+    segment = ""
     if append:
         try:
-            written = write_result(mini_batch.result_path, rows)
-            size = os.stat(mini_batch.result_path).st_size
+            segment, offset, size = append_result(mini_batch.result_dir, rows)
+            written = len(rows)
         except BaseException as e:
-            return _failure(mini_batch, f"writing {mini_batch.result_path}", e)
+            return _failure(mini_batch, f"writing its rows to {mini_batch.result_dir}", e)
     failed = len(files) - succeeded
     print(f"inferd: mini-batch {mini_batch.number} (attempt {mini_batch.attempt}): "
           f"{len(files)} files, {succeeded} succeeded, {failed} failed, {written} rows written "
           f"in {time.monotonic() - started:.3f} s")
-    return _reply(200, {"rows": written, "bytes": size, "succeeded": succeeded,
-                        "failed": failed, "errors": errors})
+    return _reply(200, {"rows": written, "segment": segment, "offset": offset, "bytes": size,
+                        "succeeded": succeeded, "failed": failed, "errors": errors})

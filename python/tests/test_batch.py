@@ -45,10 +45,14 @@ class BatchCase(unittest.TestCase):
         runtime._streams[:] = [sys.stdout, sys.stderr]
         self.results = os.path.join(self.dir, "results")
         os.mkdir(self.results)
+        self.written = {}  # mini-batch number -> the bytes its answer points at
         self.files = [self.write(f"inputs/{name}", f"content of {name}\n")
                       for name in ("a.txt", "b.txt", "sub/c.txt")]
 
     def tearDown(self):
+        for fd in batch._segments.values():
+            os.close(fd)
+        batch._segments.clear()
         sys.stdout, sys.stderr, streams = self.saved_stdio
         runtime._streams[:] = streams
         sys.path[:] = self.saved_path
@@ -69,12 +73,13 @@ class BatchCase(unittest.TestCase):
     def body(self, files=None, action="append_row", number=42, **extra):
         doc = {"job": "batchjob-0123456789ab", "mini_batch": number, "attempt": 1,
                "files": self.files if files is None else files, "output_action": action,
-               "result_path": self.result_path(number)}
+               "result_dir": self.results}
         doc.update(extra)
         return json.dumps(doc).encode()
 
-    def result_path(self, number=42):
-        return os.path.join(self.results, f"{number:06d}.csv")
+    def segment_path(self):
+        """This process's results segment."""
+        return os.path.join(self.results, f"seg-{os.getpid()}.csv")
 
     def run_batch(self, scorer, body=None, status=200):
         """POSTs a mini-batch to scorer; returns the answer's JSON."""
@@ -86,24 +91,32 @@ class BatchCase(unittest.TestCase):
         self.assertEqual(headers, [])
         answer = json.loads(payload)
         if code == 200:
-            # "bytes" is the result file's size (0 when none was written);
-            # the server's ledger checks it after a restart.
-            path = json.loads(self.body() if body is None else body).get("result_path")
-            size = os.stat(path).st_size if path and os.path.exists(path) else 0
-            self.assertEqual(answer.pop("bytes"), size)
+            # Where the rows went: a range of this process's segment, which
+            # the server's ledger records; kept for rows() and raw().
+            segment, offset, size = (answer.pop(k) for k in ("segment", "offset", "bytes"))
+            if size or segment:
+                self.assertEqual(segment, os.path.basename(self.segment_path()))
+                with open(self.segment_path(), "rb") as f:
+                    f.seek(offset)
+                    data = f.read(size)
+                self.assertEqual(len(data), size)
+                number = json.loads(self.body() if body is None else body)["mini_batch"]
+                self.written[number] = data
         return answer
 
     def rows(self, number=42):
-        """The result file as CSV rows, read back with the csv module."""
-        with open(self.result_path(number), newline="", encoding="utf-8") as f:
-            return list(csv.reader(f))
+        """A mini-batch's rows, read back with the csv module."""
+        return list(csv.reader(io.StringIO(self.raw(number), newline="")))
 
     def raw(self, number=42):
-        with open(self.result_path(number), encoding="utf-8", newline="") as f:
-            return f.read()
+        return self.written[number].decode("utf-8")
 
-    def assertNoTempFiles(self):
-        self.assertEqual([n for n in os.listdir(self.results) if n.endswith(".tmp")], [])
+    def assertNoResult(self, number=42):
+        self.assertNotIn(number, self.written)
+
+    def assertOnlySegments(self):
+        """The results folder holds segments and nothing else."""
+        self.assertEqual([n for n in os.listdir(self.results) if not n.startswith("seg-")], [])
 
 
 class DriverTest(BatchCase):
@@ -117,8 +130,8 @@ class DriverTest(BatchCase):
         answer = self.run_batch(s)
         self.assertEqual(answer, {"rows": 3, "succeeded": 3, "failed": 0, "errors": []})
         self.assertEqual(self.raw(), "a.txt: str\nb.txt: str\nc.txt: str\n")
-        self.assertNoTempFiles()
-        mode = stat.S_IMODE(os.stat(self.result_path()).st_mode)
+        self.assertOnlySegments()
+        mode = stat.S_IMODE(os.stat(self.segment_path()).st_mode)
         self.assertEqual(mode, 0o600)
         self.assertIn("mini-batch 42 (attempt 1): 3 files, 3 succeeded", self.out.getvalue())
 
@@ -226,8 +239,8 @@ class DriverTest(BatchCase):
         self.assertIn("in load", tb)
         self.assertNotIn("batch.py\"", tb)  # inferd's own frames are left out
         self.assertTrue(tb.endswith(answer["message"] + "\n"))
-        self.assertFalse(os.path.exists(self.result_path()))
-        self.assertNoTempFiles()
+        self.assertNoResult()
+        self.assertOnlySegments()
         # The whole traceback goes to the process's stderr, prefixed with the request id.
         self.assertIn("[req-1] Traceback (most recent call last):", self.err.getvalue())
         self.assertIn("failed: run() raised: ValueError", self.err.getvalue())
@@ -258,7 +271,7 @@ def run(mini_batch):
         answer = self.run_batch(s, status=500)
         self.assertTrue(answer["message"].startswith("TypeError: run() returned a str; a batch "
                                                      "run(mini_batch) returns a list"), answer)
-        self.assertFalse(os.path.exists(self.result_path()))
+        self.assertNoResult()
 
     def test_element_whose_str_raises_leaves_no_file(self):
         s = self.scorer("""
@@ -270,8 +283,8 @@ def run(mini_batch):
         """)
         answer = self.run_batch(s, status=500)
         self.assertEqual(answer["message"], "RuntimeError: no text")
-        self.assertFalse(os.path.exists(self.result_path()))
-        self.assertNoTempFiles()
+        self.assertNoResult()
+        self.assertOnlySegments()
 
     def test_summary_only_writes_nothing(self):
         out_dir = os.path.join(self.dir, "outputs")
@@ -287,7 +300,7 @@ def run(mini_batch):
                 return mini_batch[:2]
         """)
         body = json.loads(self.body(action="summary_only"))
-        del body["result_path"]  # not needed for summary_only
+        del body["result_dir"]  # not needed for summary_only
         with mock.patch.dict(os.environ, {"AZUREML_BI_OUTPUT_PATH": out_dir}):
             answer = self.run_batch(s, json.dumps(body).encode())
         self.assertEqual(answer, {"rows": 0, "succeeded": 2, "failed": 1, "errors": [
@@ -325,28 +338,31 @@ def run(mini_batch):
                         text)
         self.assertNotIn("\r\n", text.replace("crlf\r\nend", ""))  # "\n" line ends
 
-    def test_stale_temp_file_is_replaced(self):
-        with open(self.result_path() + ".tmp", "w") as f:
+    def test_stale_bytes_at_the_segment_end_are_never_read(self):
+        # what an attempt killed mid-write leaves behind: unrecorded bytes
+        with open(self.segment_path(), "w") as f:
             f.write("half a row from an attempt that was killed,")
         s = self.scorer("def run(mini_batch):\n    return ['ok'] * len(mini_batch)\n")
         self.run_batch(s)
         self.assertEqual(self.raw(), "ok\nok\nok\n")
-        self.assertNoTempFiles()
+        self.assertOnlySegments()
 
-    def test_existing_result_is_replaced_whole(self):
-        with open(self.result_path(), "w") as f:
-            f.write("old\nold\nold\nold\n")
-        s = self.scorer("def run(mini_batch):\n    return ['new']\n")
-        self.run_batch(s)
-        self.assertEqual(self.raw(), "new\n")
+    def test_mini_batches_append_to_one_segment_in_ranges(self):
+        s = self.scorer("def run(mini_batch):\n    return [len(mini_batch)] * len(mini_batch)\n")
+        self.run_batch(s, self.body(number=1))
+        self.run_batch(s, self.body(files=self.files[:1], number=2))
+        self.assertEqual((self.raw(1), self.raw(2)), ("3\n3\n3\n", "1\n"))
+        with open(self.segment_path()) as f:
+            self.assertEqual(f.read(), "3\n3\n3\n1\n")
+        self.assertEqual(os.listdir(self.results), [os.path.basename(self.segment_path())])
 
-    def test_unwritable_result_path_is_500(self):
+    def test_unwritable_result_dir_is_500(self):
         s = self.scorer("def run(mini_batch):\n    return ['ok'] * 3\n")
-        missing = os.path.join(self.dir, "no-such-folder", "000042.csv")
-        answer = self.run_batch(s, self.body(result_path=missing), status=500)
+        missing = os.path.join(self.dir, "no-such-folder")
+        answer = self.run_batch(s, self.body(result_dir=missing), status=500)
         self.assertTrue(answer["message"].startswith("FileNotFoundError: "), answer)
         self.assertIn("no-such-folder", answer["message"])
-        self.assertIn(f"writing {missing}", self.err.getvalue())
+        self.assertIn(f"writing its rows to {missing}", self.err.getvalue())
 
     def test_hook_is_preferred_over_run(self):
         s = self.scorer("""
@@ -399,9 +415,9 @@ class BadRequestTest(BatchCase):
                 ("output_action", "append", "output_action must be one of append_row, "
                                             "summary_only, got 'append'"),
                 ("output_action", None, "output_action must be one of"),
-                ("result_path", "relative/000042.csv", "result_path must be the absolute path"),
-                ("result_path", "/results/", "result_path must be the absolute path"),
-                ("result_path", None, "result_path must be the absolute path"),
+                ("result_dir", "relative/results", "result_dir must be the absolute path"),
+                ("result_dir", 7, "result_dir must be the absolute path"),
+                ("result_dir", None, "result_dir must be the absolute path"),
         ):
             with self.subTest(field=field, value=value):
                 body = dict(good)
@@ -433,27 +449,31 @@ class HelpersTest(unittest.TestCase):
     def test_parse_request(self):
         mb = batch.parse_request(json.dumps({
             "mini_batch": 3, "files": ["/x/a.csv"], "output_action": "append_row",
-            "result_path": "/r/000003.csv"}))
-        self.assertEqual((mb.number, mb.attempt, mb.job, mb.files, mb.result_path),
-                         (3, 1, "", ["/x/a.csv"], "/r/000003.csv"))
+            "result_dir": "/r"}))
+        self.assertEqual((mb.number, mb.attempt, mb.job, mb.files, mb.result_dir),
+                         (3, 1, "", ["/x/a.csv"], "/r"))
         with self.assertRaises(BadMiniBatch):
             batch.parse_request(b"[]")
 
-    def test_write_result_is_atomic(self):
+    def test_append_result_appends_whole_ranges(self):
         folder = tempfile.mkdtemp(prefix="inferd-batch-test-")
         self.addCleanup(shutil.rmtree, folder)
-        path = os.path.join(folder, "r.csv")
-        self.assertEqual(batch.write_result(path, [["a", 1], ["b", None]]), 2)
-        with open(path) as f:
-            self.assertEqual(f.read(), "a,1\nb,\n")
+        self.addCleanup(batch._segments.clear)
+        self.assertEqual(batch.csv_bytes([["a", 1], ["b", None]]), b"a,1\nb,\n")
+        name, offset, size = batch.append_result(folder, [["a", 1], ["b", None]])
+        self.assertEqual((name, offset, size), (f"seg-{os.getpid()}.csv", 0, 7))
+        self.assertEqual(batch.append_result(folder, [["c"]]), (name, 7, 2))
+        with open(os.path.join(folder, name)) as f:
+            self.assertEqual(f.read(), "a,1\nb,\nc\n")
 
         def failing_rows():
-            yield ["written to the temporary file only"]
+            yield ["never written: rows are encoded before the write"]
             raise OSError(28, "No space left on device")
 
         with self.assertRaises(OSError):
-            batch.write_result(os.path.join(folder, "s.csv"), list_that_fails(failing_rows()))
-        self.assertEqual(os.listdir(folder), ["r.csv"])
+            batch.append_result(folder, list_that_fails(failing_rows()))
+        self.assertEqual(os.path.getsize(os.path.join(folder, name)), 9)
+        os.close(batch._segments[os.path.join(folder, name)])
 
     def test_mini_batch_result(self):
         r = MiniBatchResult(iter([["a"]]), "2", ("e",))
@@ -462,7 +482,7 @@ class HelpersTest(unittest.TestCase):
 
 
 def list_that_fails(generator):
-    """A list-like whose iteration runs generator (write_result takes len() after)."""
+    """A list-like whose iteration runs generator."""
 
     class Rows(list):
         def __iter__(self):

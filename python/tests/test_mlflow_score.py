@@ -889,10 +889,10 @@ class TestBatch(ModelFolders):
         self.init(self.save())
         good = self.iris_csv("good.csv")
         bad = self.csv("bad.csv", "x\n1\n")
-        result_path = os.path.join(self.files, "000007.csv")
+        results = tempfile.mkdtemp(dir=self.tmp)
         body = json.dumps({"job": "batchjob-1", "mini_batch": 7, "attempt": 2,
                            "files": [good, bad], "output_action": "append_row",
-                           "result_path": result_path}).encode()
+                           "result_dir": results}).encode()
         with contextlib.redirect_stdout(io.StringIO()):
             status, _, payload, _ = batch.run_mini_batch(mlflow_score.inferd_batch_run, body)
         self.assertEqual(status, 200, payload)
@@ -900,8 +900,11 @@ class TestBatch(ModelFolders):
         self.assertEqual((answer["rows"], answer["succeeded"], answer["failed"]), (3, 1, 1))
         self.assertEqual(len(answer["errors"]), 1)
         self.assertTrue(answer["errors"][0].startswith(f"mini-batch 7: {bad}: missing column"))
-        with open(result_path) as f:
-            self.assertEqual(f.read(), "good.csv,0\ngood.csv,1\ngood.csv,2\n")
+        segment = os.path.join(results, answer["segment"])
+        with open(segment) as f:
+            f.seek(answer["offset"])
+            self.assertEqual(f.read(answer["bytes"]), "good.csv,0\ngood.csv,1\ngood.csv,2\n")
+        os.close(batch._segments.pop(segment))
 
     def test_before_init(self):
         with self.assertRaisesRegex(RuntimeError, "before init"):

@@ -127,10 +127,14 @@ static int split_ref(const char *ref, const char *field, const char *artifacts_d
     char real[PATH_MAX];
     if (realpath(base, real) == NULL) {
         int e = errno;
-        inf_err_set(err, e == ENOENT ? INF_ENOTFOUND : INF_EIO, "%s '%s': %s", field, ref,
-                    e == ENOENT ? "no such artifact on this server" : inf_strerror(e));
+        int artifact = strncmp(ref, SPEC_ARTIFACT_PREFIX, ap) == 0;
+        const char *why = e != ENOENT ? inf_strerror(e)
+                          : artifact  ? "no such artifact on this server"
+                                      : "the datastore's folder is gone";
+        int rc =
+            inf_err_set(err, e == ENOENT ? INF_ENOTFOUND : INF_EIO, "%s '%s': %s", field, ref, why);
         free(base);
-        return err != NULL ? err->code : INF_EIO;
+        return rc;
     }
     free(base);
     *root = inf_strdup(real);
@@ -168,9 +172,12 @@ int inputs_resolve(const char *ref, const char *field, const char *artifacts_dir
         /* An output folder to create: what exists of it must be inside. */
         char *probe = inf_strdup(joined);
         char *slash;
+        struct stat lst;
         while ((slash = strrchr(probe, '/')) != NULL && slash != probe) {
             *slash = '\0';
-            if (realpath(probe, real) != NULL)
+            /* lstat, not realpath: a dangling link exists, and must be
+             * refused rather than created through later. */
+            if (lstat(probe, &lst) == 0)
                 break;
         }
         if (realpath(probe, real) == NULL || !is_inside(root, real))

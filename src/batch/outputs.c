@@ -17,9 +17,28 @@
 
 #define COPY_CHUNK (256 * 1024)
 
-char *outputs_result_path(const char *job_dir, int64_t idx)
+char *outputs_results_dir(const char *job_dir)
 {
-    return inf_asprintf("%s/results/%06lld.csv", job_dir, (long long)idx);
+    return inf_asprintf("%s/results", job_dir);
+}
+
+/* A segment name the instance gave: a plain file name. */
+static int segment_name_ok(const char *name)
+{
+    return name != NULL && name[0] != '\0' && name[0] != '.' && strchr(name, '/') == NULL;
+}
+
+int outputs_range_intact(const char *job_dir, const struct outputs_range *r)
+{
+    if (!segment_name_ok(r->segment) || r->offset < 0 || r->bytes < 0)
+        return 0;
+    char *path = inf_asprintf("%s/results/%s", job_dir, r->segment);
+    struct stat st;
+    /* offset and bytes come from an instance: no sum that could overflow */
+    int ok = stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= r->offset &&
+             st.st_size - r->offset >= r->bytes;
+    free(path);
+    return ok;
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -36,31 +55,73 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-/* Appends the file at path to fd through buf; 0 or an errno value. */
-static int copy_into(int fd, const char *path, char *buf, int64_t *bytes)
+/* The segments a join reads, each opened once. */
+struct segments {
+    const char *dir;
+    char **names;
+    int *fds;
+    size_t n;
+};
+
+/* An open descriptor for segment name, or -1 with errno set. */
+static int segment_fd(struct segments *sg, const char *name)
 {
-    int in = open(path, O_RDONLY | O_CLOEXEC);
+    for (size_t i = 0; i < sg->n; i++)
+        if (strcmp(sg->names[i], name) == 0)
+            return sg->fds[i];
+    if (!segment_name_ok(name)) {
+        errno = EINVAL;
+        return -1;
+    }
+    char *path = inf_asprintf("%s/%s", sg->dir, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    free(path);
+    if (fd < 0)
+        return -1;
+    sg->names = inf_realloc(sg->names, (sg->n + 1) * sizeof(char *));
+    sg->fds = inf_realloc(sg->fds, (sg->n + 1) * sizeof(int));
+    sg->names[sg->n] = inf_strdup(name);
+    sg->fds[sg->n] = fd;
+    sg->n++;
+    return fd;
+}
+
+static void segments_close(struct segments *sg)
+{
+    for (size_t i = 0; i < sg->n; i++) {
+        close(sg->fds[i]);
+        free(sg->names[i]);
+    }
+    free(sg->names);
+    free(sg->fds);
+}
+
+/* Appends range r to fd through buf; 0 or an errno value (EIO when the
+ * segment ends early). */
+static int copy_range(int fd, struct segments *sg, const struct outputs_range *r, char *buf,
+                      int64_t *bytes)
+{
+    if (r->offset < 0 || r->bytes < 0)
+        return EINVAL;
+    int in = segment_fd(sg, r->segment);
     if (in < 0)
         return errno;
-    int e = 0;
-    for (;;) {
-        ssize_t r = read(in, buf, COPY_CHUNK);
-        if (r < 0 && errno == EINTR)
+    int64_t done = 0;
+    while (done < r->bytes) {
+        size_t want = r->bytes - done < COPY_CHUNK ? (size_t)(r->bytes - done) : COPY_CHUNK;
+        ssize_t got = pread(in, buf, want, (off_t)(r->offset + done));
+        if (got < 0 && errno == EINTR)
             continue;
-        if (r < 0) {
-            e = errno;
-            break;
-        }
-        if (r == 0)
-            break;
-        if (write_all(fd, buf, (size_t)r) != 0) {
-            e = errno;
-            break;
-        }
-        *bytes += r;
+        if (got < 0)
+            return errno;
+        if (got == 0)
+            return EIO;
+        if (write_all(fd, buf, (size_t)got) != 0)
+            return errno;
+        done += got;
     }
-    close(in);
-    return e;
+    *bytes += done;
+    return 0;
 }
 
 static void sync_dir(const char *file_path)
@@ -78,7 +139,7 @@ static void sync_dir(const char *file_path)
     free(dir);
 }
 
-int outputs_join(const char *job_dir, const int64_t *idx, size_t n, const char *out_path,
+int outputs_join(const char *job_dir, const struct outputs_range *r, size_t n, const char *out_path,
                  int64_t *bytes, struct inf_err *err)
 {
     char *dir = inf_strdup(out_path);
@@ -97,14 +158,19 @@ int outputs_join(const char *job_dir, const int64_t *idx, size_t n, const char *
         return rc;
     }
     char *buf = inf_malloc(COPY_CHUNK);
+    char *results = outputs_results_dir(job_dir);
+    struct segments sg = {.dir = results};
     int64_t total = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        char *path = outputs_result_path(job_dir, idx[i]);
-        int e = copy_into(fd, path, buf, &total);
+        int e = copy_range(fd, &sg, &r[i], buf, &total);
         if (e != 0)
-            rc = inf_err_set(err, INF_EIO, "joining results: %s: %s", path, inf_strerror(e));
-        free(path);
+            rc = inf_err_set(err, INF_EIO, "joining results: %s/%s (%lld bytes at %lld): %s",
+                             results, r[i].segment != NULL ? r[i].segment : "",
+                             (long long)r[i].bytes, (long long)r[i].offset,
+                             e == EIO ? "the segment ends early" : inf_strerror(e));
     }
+    segments_close(&sg);
+    free(results);
     free(buf);
     if (rc == 0 && fsync(fd) != 0)
         rc = inf_err_set(err, INF_EIO, "output file %s: fsync: %s", tmp, inf_strerror(errno));
@@ -144,13 +210,16 @@ int outputs_append_log(const char *path, const char *text, struct inf_err *err)
 /* A temporary file of outputs_join in progress: "<name>.tmp-<pid>". */
 static int is_temporary(const char *rel)
 {
-    const char *t = strstr(rel, ".tmp-");
-    if (t == NULL)
-        return 0;
-    t += 5;
-    while (*t >= '0' && *t <= '9')
-        t++;
-    return *t == '\0';
+    const char *slash = strrchr(rel, '/');
+    const char *name = slash != NULL ? slash + 1 : rel;
+    for (const char *t = strstr(name, ".tmp-"); t != NULL; t = strstr(t + 1, ".tmp-")) {
+        const char *d = t + 5;
+        while (*d >= '0' && *d <= '9')
+            d++;
+        if (d > t + 5 && *d == '\0')
+            return 1;
+    }
+    return 0;
 }
 
 json_t *outputs_list(const char *dir, const char *prefix)

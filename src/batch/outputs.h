@@ -2,8 +2,9 @@
  * outputs: the files a batch job leaves behind, in its folder
  * `<home>/jobs/<id>/`:
  *
- *   results/<idx>.csv      one per finished mini-batch (append_row), written
- *                          by the instance (temp file, fsync, rename)
+ *   results/seg-<pid>.csv  the rows of finished mini-batches (append_row),
+ *                          appended by each scoring process; the ledger
+ *                          records each mini-batch's range
  *   outputs/score/<file>   the output file: the results joined in
  *                          mini-batch order (unless the job writes to a
  *                          datastore output path)
@@ -22,14 +23,29 @@
 
 #include "core/err.h"
 
-/* The result file of mini-batch idx under job_dir (heap string). */
-char *outputs_result_path(const char *job_dir, int64_t idx);
+/* Where a done mini-batch's rows are: `bytes` bytes at `offset` in the
+ * results segment `segment` (a file name in <job_dir>/results/). Each
+ * scoring process appends to its own segment, so a mini-batch costs one
+ * write(2) rather than a new file. */
+struct outputs_range {
+    const char *segment;
+    int64_t offset;
+    int64_t bytes;
+};
 
-/* Writes out_path from the result files of mini-batches idx[0..n) joined in
- * that order: to a temporary file beside it, fsync, rename, fsync of the
- * folder (created if needed). A missing result file is INF_EIO naming it.
+/* The folder of a job's result segments (heap string). */
+char *outputs_results_dir(const char *job_dir);
+
+/* 1 if r names a plain file in the results folder that holds all of its
+ * bytes (after a power cut, appended data that never reached the disk is
+ * missing: the mini-batch must run again). */
+int outputs_range_intact(const char *job_dir, const struct outputs_range *r);
+
+/* Writes out_path from the ranges r[0..n) in that order: to a temporary
+ * file beside it, fsync, rename, fsync of the folder (created if needed).
+ * A segment that is missing, short or badly named is INF_EIO naming it.
  * *bytes (if non-NULL) gets the size written. */
-int outputs_join(const char *job_dir, const int64_t *idx, size_t n, const char *out_path,
+int outputs_join(const char *job_dir, const struct outputs_range *r, size_t n, const char *out_path,
                  int64_t *bytes, struct inf_err *err);
 
 /* Appends text to the log file at path (folders created, mode 0600). */

@@ -145,7 +145,9 @@ struct job_task {
     char *id;
     int64_t idx;
     int attempts;
-    int64_t rows, bytes, succeeded, failed;
+    int64_t rows, succeeded, failed;
+    char *segment; /* a finished mini-batch's rows: segment, offset, bytes */
+    int64_t offset, bytes;
     char status[16];
     char *text; /* reason, error or log text */
     char *path; /* a file to append `log` to */
@@ -169,6 +171,7 @@ static void task_free(struct job_task *t)
         json_decref(t->mbs[i].files);
     free(t->mbs);
     free(t->id);
+    free(t->segment);
     free(t->text);
     free(t->path);
     free(t->log);
@@ -305,17 +308,14 @@ static void load_settings(struct job *job)
 
 /* ---- planning ---- */
 
-/* 1 if a done mini-batch's result file has the size the ledger recorded.
- * Result files are not fsync-ed one by one (a sync per mini-batch would be
- * most of its cost): after a power cut a file the ledger counts may be
- * missing or short, and this check sends it back to pending. */
+/* 1 if a done mini-batch's rows are still where the ledger says. Result
+ * segments are not fsync-ed per mini-batch (a sync would cost more than a
+ * small mini-batch): after a power cut, rows that never reached the disk
+ * are missing, and this check sends their mini-batch back to pending. */
 static int result_intact(const struct job *job, const struct store_minibatch *m)
 {
-    char *path = outputs_result_path(job->dir, m->idx);
-    struct stat st;
-    int ok = stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == m->bytes;
-    free(path);
-    return ok;
+    struct outputs_range r = {m->segment, m->offset, m->bytes};
+    return outputs_range_intact(job->dir, &r);
 }
 
 static void plan_work(struct job_task *t, struct store *st)
@@ -575,8 +575,18 @@ static void abandon_calls(struct job *job)
 static void finish_work(struct job_task *t, struct store *st)
 {
     append_log(t);
-    int rc = store_job_minibatch_finish(st, t->id, t->idx, t->status, t->attempts, t->rows,
-                                        t->bytes, t->succeeded, t->failed, t->text, &t->err);
+    struct store_minibatch_end end = {
+        .status = t->status,
+        .attempts = t->attempts,
+        .rows = t->rows,
+        .succeeded = t->succeeded,
+        .failed = t->failed,
+        .segment = t->segment,
+        .offset = t->offset,
+        .bytes = t->bytes,
+        .error = t->text,
+    };
+    int rc = store_job_minibatch_finish(st, t->id, t->idx, &end, &t->err);
     if (rc != 0)
         inf_error("job.minibatch_not_saved", "job=%s mini_batch=%lld error=\"%s\"", t->id,
                   (long long)t->idx, t->err.msg);
@@ -590,28 +600,31 @@ static void retry_work(struct job_task *t, struct store *st)
                   (long long)t->idx, t->err.msg);
 }
 
-/* Records a finished mini-batch and checks the error threshold. */
-static void mb_finished(struct job *job, struct minibatch *mb, const char *status, int64_t rows,
-                        int64_t bytes, int64_t succeeded, int64_t failed, const char *error,
-                        char *log)
+/* Records a finished mini-batch (end: how; its attempts are mb's) and
+ * checks the error threshold. Takes ownership of log (lines for
+ * error.txt, or NULL). */
+static void mb_finished(struct job *job, struct minibatch *mb,
+                        const struct store_minibatch_end *end, char *log)
 {
-    mb->state = strcmp(status, MINIBATCH_DONE) == 0 ? MB_DONE : MB_FAILED;
+    mb->state = strcmp(end->status, MINIBATCH_DONE) == 0 ? MB_DONE : MB_FAILED;
     if (mb->state == MB_DONE) {
         job->done++;
-        job->rows += rows;
+        job->rows += end->rows;
     } else {
         job->failed++;
     }
-    job->files_failed += failed;
+    job->files_failed += end->failed;
     struct job_task *t = task_new(job, finish_work, NULL);
     t->idx = mb->idx;
-    snprintf(t->status, sizeof(t->status), "%s", status);
+    snprintf(t->status, sizeof(t->status), "%s", end->status);
     t->attempts = mb->attempts;
-    t->rows = rows;
-    t->bytes = bytes;
-    t->succeeded = succeeded;
-    t->failed = failed;
-    t->text = inf_strdup(error != NULL ? error : "");
+    t->rows = end->rows;
+    t->succeeded = end->succeeded;
+    t->failed = end->failed;
+    t->segment = end->segment != NULL ? inf_strdup(end->segment) : NULL;
+    t->offset = end->offset;
+    t->bytes = end->bytes;
+    t->text = inf_strdup(end->error != NULL ? end->error : "");
     if (log != NULL) {
         t->path = error_log_path(job);
         t->log = log;
@@ -651,7 +664,9 @@ static void attempt_failed(struct job *job, struct minibatch *mb, const char *wh
         task_submit(t);
         return;
     }
-    mb_finished(job, mb, MINIBATCH_FAILED, 0, 0, 0, mb->nfiles, why, log);
+    struct store_minibatch_end end = {
+        .status = MINIBATCH_FAILED, .failed = mb->nfiles, .error = why};
+    mb_finished(job, mb, &end, log);
 }
 
 /* Reads an instance's answer to POST /batch. */
@@ -671,10 +686,16 @@ static void on_reply(const struct upstream_result *res, void *data)
     char why[ERROR_TEXT_MAX];
     why[0] = '\0';
     if (res->status == 200 && json_is_object(body)) {
-        json_int_t rows = json_integer_value(json_object_get(body, "rows"));
-        json_int_t bytes = json_integer_value(json_object_get(body, "bytes"));
-        json_int_t ok = json_integer_value(json_object_get(body, "succeeded"));
-        json_int_t failed = json_integer_value(json_object_get(body, "failed"));
+        struct store_minibatch_end end = {
+            .status = MINIBATCH_DONE,
+            .rows = json_integer_value(json_object_get(body, "rows")),
+            .succeeded = json_integer_value(json_object_get(body, "succeeded")),
+            .failed = json_integer_value(json_object_get(body, "failed")),
+            .segment = json_string_value(json_object_get(body, "segment")),
+            .offset = json_integer_value(json_object_get(body, "offset")),
+            .bytes = json_integer_value(json_object_get(body, "bytes")),
+            .error = "",
+        };
         struct inf_buf log;
         inf_buf_init(&log, 1u << 20);
         size_t i;
@@ -688,8 +709,7 @@ static void on_reply(const struct upstream_result *res, void *data)
         }
         call_unlink(call);
         mb->attempts++;
-        mb_finished(job, mb, MINIBATCH_DONE, rows, bytes, ok, failed, "",
-                    log.len > 0 ? inf_strdup(log.data) : NULL);
+        mb_finished(job, mb, &end, log.len > 0 ? inf_strdup(log.data) : NULL);
         inf_buf_fini(&log);
     } else {
         const char *msg = json_string_value(json_object_get(body, "message"));
@@ -727,11 +747,11 @@ static char *request_body(const struct job *job, const struct minibatch *mb)
     {
         json_array_append_new(files, json_sprintf("%s/%s", job->input_dir, json_string_value(f)));
     }
-    char *result = outputs_result_path(job->dir, mb->idx);
+    char *results = outputs_results_dir(job->dir);
     json_t *req = json_pack("{s:s, s:I, s:i, s:o, s:s, s:s}", "job", job->id, "mini_batch",
                             (json_int_t)mb->idx, "attempt", mb->attempts + 1, "files", files,
-                            "output_action", job->output_action, "result_path", result);
-    free(result);
+                            "output_action", job->output_action, "result_dir", results);
+    free(results);
     char *body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     return body;
@@ -791,7 +811,7 @@ static void finalize_work(struct job_task *t, struct store *st)
     append_log(t); /* why the job failed or was canceled */
     struct store_minibatch *list = NULL;
     size_t n = 0;
-    int64_t *done = NULL;
+    struct outputs_range *done = NULL;
     size_t ndone = 0;
     int64_t bytes = 0;
     int rc = store_job_minibatches(st, t->id, &list, &n, &t->err);
@@ -799,7 +819,8 @@ static void finalize_work(struct job_task *t, struct store *st)
         done = inf_calloc(n, sizeof(*done));
         for (size_t i = 0; i < n; i++)
             if (strcmp(list[i].status, MINIBATCH_DONE) == 0)
-                done[ndone++] = list[i].idx;
+                done[ndone++] =
+                    (struct outputs_range){list[i].segment, list[i].offset, list[i].bytes};
         rc = outputs_join(job->dir, done, ndone, job->output_file, &bytes, &t->err);
     }
     if (rc != 0 && strcmp(t->status, JOB_COMPLETED) == 0) {

@@ -88,6 +88,8 @@ static const char *const migrations[] = {
     "  status    TEXT NOT NULL DEFAULT 'pending',"
     "  attempts  INTEGER NOT NULL DEFAULT 0,"
     "  rows      INTEGER NOT NULL DEFAULT 0,"
+    "  segment   TEXT NOT NULL DEFAULT '',"
+    "  seg_offset INTEGER NOT NULL DEFAULT 0,"
     "  bytes     INTEGER NOT NULL DEFAULT 0,"
     "  succeeded INTEGER NOT NULL DEFAULT 0,"
     "  failed    INTEGER NOT NULL DEFAULT 0,"

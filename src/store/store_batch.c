@@ -641,7 +641,8 @@ void store_job_list_free(struct store_job *list, size_t n)
 /* ---- the ledger --------------------------------------------------------- */
 
 #define MINIBATCH_COLUMNS                                                                          \
-    "idx, files, nfiles, status, attempts, rows, succeeded, failed, error, bytes"
+    "idx, files, nfiles, status, attempts, rows, succeeded, failed, error, bytes, segment, "       \
+    "seg_offset"
 
 static void minibatch_from_row(sqlite3_stmt *stmt, void *dst)
 {
@@ -656,6 +657,8 @@ static void minibatch_from_row(sqlite3_stmt *stmt, void *dst)
     m->failed = sqlite3_column_int64(stmt, 7);
     m->error = column_dup(stmt, 8);
     m->bytes = sqlite3_column_int64(stmt, 9);
+    m->segment = column_dup(stmt, 10);
+    m->offset = sqlite3_column_int64(stmt, 11);
 }
 
 /* INF_EINVAL unless every mini-batch has a files list and a count. */
@@ -898,22 +901,23 @@ int store_job_minibatch_retry(struct store *st, const char *id, int64_t idx, int
     return update_pending(st, stmt, bound, "retry", id, idx, err);
 }
 
-int store_job_minibatch_finish(struct store *st, const char *id, int64_t idx, const char *status,
-                               int attempts, int64_t rows, int64_t bytes, int64_t succeeded,
-                               int64_t failed, const char *error, struct inf_err *err)
+int store_job_minibatch_finish(struct store *st, const char *id, int64_t idx,
+                               const struct store_minibatch_end *end, struct inf_err *err)
 {
     static const char sql[] =
-        "UPDATE job_minibatches SET status = ?3, attempts = ?4, rows = ?5, "
-        "succeeded = ?6, failed = ?7, error = ?8, bytes = ?9 " PENDING_MINIBATCH;
+        "UPDATE job_minibatches SET status = ?3, attempts = ?4, rows = ?5, succeeded = ?6, "
+        "failed = ?7, error = ?8, segment = ?9, seg_offset = ?10, bytes = ?11 " PENDING_MINIBATCH;
     sqlite3_stmt *stmt = NULL;
     int rc;
     if ((rc = require(id, "job id", err)) != 0 ||
-        (rc = check_counts("finish", id, idx, attempts, rows, succeeded, failed, err)) != 0)
+        (rc = check_counts("finish", id, idx, end->attempts, end->rows, end->succeeded, end->failed,
+                           err)) != 0)
         return rc;
-    if (bytes < 0)
+    if (end->offset < 0 || end->bytes < 0)
         return inf_err_set(err, INF_EINVAL,
-                           "store: finish mini-batch %lld of job '%s': negative bytes %lld",
-                           (long long)idx, id, (long long)bytes);
+                           "store: finish mini-batch %lld of job '%s': negative offset or bytes",
+                           (long long)idx, id);
+    const char *status = end->status;
     if (status == NULL ||
         (strcmp(status, MINIBATCH_DONE) != 0 && strcmp(status, MINIBATCH_FAILED) != 0))
         return inf_err_set(err, INF_EINVAL,
@@ -924,19 +928,22 @@ int store_job_minibatch_finish(struct store *st, const char *id, int64_t idx, co
     int bound = prepare(st, sql, &stmt) == SQLITE_OK && bind_text(stmt, 1, id) == SQLITE_OK &&
                 sqlite3_bind_int64(stmt, 2, idx) == SQLITE_OK &&
                 bind_text(stmt, 3, status) == SQLITE_OK &&
-                sqlite3_bind_int(stmt, 4, attempts) == SQLITE_OK &&
-                sqlite3_bind_int64(stmt, 5, rows) == SQLITE_OK &&
-                sqlite3_bind_int64(stmt, 6, succeeded) == SQLITE_OK &&
-                sqlite3_bind_int64(stmt, 7, failed) == SQLITE_OK &&
-                bind_text(stmt, 8, error != NULL ? error : "") == SQLITE_OK &&
-                sqlite3_bind_int64(stmt, 9, bytes) == SQLITE_OK;
+                sqlite3_bind_int(stmt, 4, end->attempts) == SQLITE_OK &&
+                sqlite3_bind_int64(stmt, 5, end->rows) == SQLITE_OK &&
+                sqlite3_bind_int64(stmt, 6, end->succeeded) == SQLITE_OK &&
+                sqlite3_bind_int64(stmt, 7, end->failed) == SQLITE_OK &&
+                bind_text(stmt, 8, end->error != NULL ? end->error : "") == SQLITE_OK &&
+                bind_text(stmt, 9, end->segment != NULL ? end->segment : "") == SQLITE_OK &&
+                sqlite3_bind_int64(stmt, 10, end->offset) == SQLITE_OK &&
+                sqlite3_bind_int64(stmt, 11, end->bytes) == SQLITE_OK;
     return update_pending(st, stmt, bound, "finish", id, idx, err);
 }
 
 int store_job_minibatch_reset(struct store *st, const char *id, int64_t idx, struct inf_err *err)
 {
     static const char sql[] = "UPDATE job_minibatches SET status = '" MINIBATCH_PENDING "', "
-                              "rows = 0, bytes = 0, succeeded = 0, failed = 0 "
+                              "rows = 0, segment = '', seg_offset = 0, bytes = 0, succeeded = 0, "
+                              "failed = 0 "
                               "WHERE job = (SELECT seq FROM jobs WHERE id = ?1) AND idx = ?2";
     sqlite3_stmt *stmt = NULL;
     int rc = require(id, "job id", err);
@@ -954,6 +961,7 @@ int store_job_minibatch_reset(struct store *st, const char *id, int64_t idx, str
 
 static void minibatch_fini(struct store_minibatch *m)
 {
+    free(m->segment);
     free(m->files_json);
     free(m->status);
     free(m->error);

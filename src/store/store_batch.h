@@ -125,10 +125,12 @@ struct store_minibatch {
     int64_t idx;      /* 0-based, the order of the output */
     char *files_json; /* JSON array of the files (as planned) */
     int64_t nfiles;
-    char *status;  /* pending, done, failed */
-    int attempts;  /* attempts that ended (failed ones and the final one) */
-    int64_t rows;  /* output rows written (done) */
-    int64_t bytes; /* size of its result file (done, append_row) */
+    char *status;   /* pending, done, failed */
+    int attempts;   /* attempts that ended (failed ones and the final one) */
+    int64_t rows;   /* output rows written (done) */
+    char *segment;  /* done, append_row: the results file holding its rows */
+    int64_t offset; /* where they start in it */
+    int64_t bytes;  /* and how many bytes they take */
     int64_t succeeded;
     int64_t failed; /* files counted as failed */
     char *error;    /* the last attempt's error, "" if none */
@@ -145,14 +147,23 @@ int store_job_minibatches(struct store *st, const char *id, struct store_minibat
 /* Records an attempt that failed and will be retried: attempts and error. */
 int store_job_minibatch_retry(struct store *st, const char *id, int64_t idx, int attempts,
                               const char *error, struct inf_err *err);
-/* Finishes a pending mini-batch: status done or failed, with its counts
- * and the size of its result file in bytes. INF_ECONFLICT if it is not
- * pending (never finished twice). */
-int store_job_minibatch_finish(struct store *st, const char *id, int64_t idx, const char *status,
-                               int attempts, int64_t rows, int64_t bytes, int64_t succeeded,
-                               int64_t failed, const char *error, struct inf_err *err);
-/* Puts a done mini-batch back to pending (its result file was lost, e.g.
- * by a power cut before it reached the disk): counts cleared, attempts
+/* How a mini-batch ended, for store_job_minibatch_finish. */
+struct store_minibatch_end {
+    const char *status; /* MINIBATCH_DONE or MINIBATCH_FAILED */
+    int attempts;
+    int64_t rows, succeeded, failed;
+    const char *segment; /* where its rows are (done, append_row), or NULL */
+    int64_t offset, bytes;
+    const char *error; /* or NULL */
+};
+
+/* Finishes a pending mini-batch as `end` says. INF_ECONFLICT if it is not
+ * pending (never finished twice); INF_EINVAL for a bad status or a
+ * negative count. */
+int store_job_minibatch_finish(struct store *st, const char *id, int64_t idx,
+                               const struct store_minibatch_end *end, struct inf_err *err);
+/* Puts a done mini-batch back to pending (its rows were lost, e.g. by a
+ * power cut before they reached the disk): counts cleared, attempts
  * kept. INF_ENOTFOUND if absent; a pending one is left as it is. */
 int store_job_minibatch_reset(struct store *st, const char *id, int64_t idx, struct inf_err *err);
 void store_minibatch_list_free(struct store_minibatch *list, size_t n);

@@ -287,11 +287,11 @@ static void test_resolve_artifact_malformed_sha(void **state)
 {
     struct fixture *fx = *state;
     const char *refs[] = {
-        "artifact:" SHA "0",                           /* 65 characters */
-        "artifact:" SHA "x",                           /* 65 characters */
-        "artifact:" SHA "-v2/x",                       /* 65+ before the '/' */
-        "artifact:",                                   /* nothing */
-        "artifact:/x",                                 /* nothing before the path */
+        "artifact:" SHA "0",     /* 65 characters */
+        "artifact:" SHA "x",     /* 65 characters */
+        "artifact:" SHA "-v2/x", /* 65+ before the '/' */
+        "artifact:",             /* nothing */
+        "artifact:/x",           /* nothing before the path */
         "artifact:Z123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         "artifact:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
         "artifact:0123456789abcdefg123456789abcdef0123456789abcdef0123456789abcdef",
@@ -365,9 +365,9 @@ static void test_resolve_other_field_name(void **state)
     struct fixture *fx = *state;
     struct inf_err err = {0};
     char *path = NULL;
-    assert_int_equal(inputs_resolve("https://x", "output_path", fx->artifacts, &fx->ds, 1, 0, 1,
-                                    &path, &err),
-                     INF_EINVAL);
+    assert_int_equal(
+        inputs_resolve("https://x", "output_path", fx->artifacts, &fx->ds, 1, 0, 1, &path, &err),
+        INF_EINVAL);
     assert_null(path);
     assert_non_null(strstr(err.msg, "output_path 'https://x'"));
 }
@@ -389,9 +389,9 @@ static void test_resolve_unknown_datastore(void **state)
     /* A server without datastores. */
     struct inf_err err = {0};
     char *path = NULL;
-    assert_int_equal(inputs_resolve(DS "/in", "input.path", fx->artifacts, NULL, 0, 1, 1, &path,
-                                    &err),
-                     INF_EINVAL);
+    assert_int_equal(
+        inputs_resolve(DS "/in", "input.path", fx->artifacts, NULL, 0, 1, 1, &path, &err),
+        INF_EINVAL);
     assert_null(path);
     assert_non_null(strstr(err.msg, "`inferd serve --datastore data=DIR`"));
 }
@@ -400,10 +400,14 @@ static void test_resolve_datastore_malformed(void **state)
 {
     struct fixture *fx = *state;
     const char *refs[] = {
-        "azureml://datastores/data",         "azureml://datastores/data/",
-        "azureml://datastores/data/pathsx",  "azureml://datastores/data/pathsx/in",
-        "azureml://datastores/data/files/x", "azureml://datastores//paths/in",
-        "azureml://datastores/",             "azureml://datastores/data/path/in",
+        "azureml://datastores/data",
+        "azureml://datastores/data/",
+        "azureml://datastores/data/pathsx",
+        "azureml://datastores/data/pathsx/in",
+        "azureml://datastores/data/files/x",
+        "azureml://datastores//paths/in",
+        "azureml://datastores/",
+        "azureml://datastores/data/path/in",
     };
     for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
         assert_refused(fx, refs[i], 1, 1, INF_EINVAL,
@@ -491,8 +495,7 @@ static void test_resolve_missing(void **state)
     assert_refused(fx, DS "/in/nope.csv", 1, 0, INF_ENOTFOUND, "no such file or folder");
     assert_refused(fx, DS "/nope", 1, 1, INF_ENOTFOUND, "no such file or folder");
     assert_refused(fx, DS "/nope/deeper/x", 1, 1, INF_ENOTFOUND, "no such file or folder");
-    assert_refused(fx, "artifact:" SHA "/nope.csv", 1, 0, INF_ENOTFOUND,
-                   "no such file or folder");
+    assert_refused(fx, "artifact:" SHA "/nope.csv", 1, 0, INF_ENOTFOUND, "no such file or folder");
     /* A dangling link is missing too. */
     link_abs(fx, "store/gone", "store/dangling");
     assert_refused(fx, DS "/dangling", 1, 0, INF_ENOTFOUND, "no such file or folder");
@@ -559,6 +562,30 @@ static void test_resolve_output_folder_outside(void **state)
     assert_refused(fx, DS "/escape", 0, 1, INF_EINVAL, "leads outside");
 }
 
+/* A dangling link is an existing prefix too: it must not be taken for a
+ * missing folder and have the rest appended below it. Fails today: the
+ * probe loop asks realpath(3), which fails on the dangling link as on a
+ * missing name, so the link is skipped and "store/out/x" is accepted;
+ * should the target appear later, the job writes outside the datastore. */
+static void test_resolve_output_folder_dangling_link(void **state)
+{
+    struct fixture *fx = *state;
+    link_abs(fx, "outside/not-yet", "store/out");
+    struct inf_err err = {0};
+    char *path = NULL;
+    int rc = resolve(fx, DS "/out/x", 0, 1, &path, &err);
+    char *got = path != NULL ? inf_strdup(path) : inf_strdup("(null)");
+    free(path);
+    if (rc != INF_EINVAL) {
+        char msg[PATH_MAX + 64];
+        snprintf(msg, sizeof(msg), "accepted as %s", got);
+        free(got);
+        fail_msg("%s", msg);
+    }
+    free(got);
+    assert_non_null(strstr(err.msg, "input.path '" DS "/out/x'"));
+}
+
 static void test_resolve_other_schemes(void **state)
 {
     struct fixture *fx = *state;
@@ -594,8 +621,9 @@ static void test_list_order(void **state)
         put(fx, rel, names[i]);
         free(rel);
     }
-    /* Bytewise over whole paths: 'B' (0x42) < 'a' (0x61), and after "a"
-     * comes '-' (0x2d) < '.' (0x2e) < '/' (0x2f) < end-of-"a"-siblings "b". */
+    /* Bytewise over whole paths: 'B' (0x42) < 'a' (0x61); after the
+     * common "a" come '-' (0x2d) < '.' (0x2e) < '/' (0x2f); "b" is last.
+     * A per-folder sort would put "a.txt" after the folder "a". */
     json_t *files = list_ok(fx, "in", 100);
     const char *want[] = {"B", "a-b/c", "a.txt", "a/x", "b"};
     assert_strings(files, want, 5);
@@ -651,9 +679,8 @@ static void test_list_links(void **state)
      * even one inside (its files are listed once, under their real path),
      * and a dangling link or a FIFO is not a regular file. */
     json_t *files = list_ok(fx, "in", 100);
-    const char *want[] = {"a..b", "a.csv", "d/f.csv", "link-in-abs.csv", "link-in-rel.csv",
-                          "real.csv"};
-    assert_strings(files, want, 6);
+    const char *want[] = {"d/f.csv", "link-in-abs.csv", "link-in-rel.csv", "real.csv"};
+    assert_strings(files, want, 4);
     json_decref(files);
 }
 
@@ -674,7 +701,7 @@ static void test_list_empty(void **state)
 static void test_list_max_files(void **state)
 {
     struct fixture *fx = *state;
-    put(fx, "in/sub/c.csv", "x"); /* with a.csv, a..b: three files */
+    put(fx, "store/in/sub/c.csv", "x"); /* with a.csv and a..b: three files */
     json_t *files = list_ok(fx, "store/in", 3);
     assert_int_equal(json_array_size(files), 3);
     json_decref(files);
@@ -796,9 +823,9 @@ static void test_split(void **state)
         size_t n, size, nsizes;
         size_t sizes[8];
     } cases[] = {
-        {3, 1, 3, {1, 1, 1}},   {7, 3, 3, {3, 3, 1}}, {6, 3, 2, {3, 3}}, {4, 10, 1, {4}},
-        {4, 4, 1, {4}},         {3, 0, 3, {1, 1, 1}}, {0, 5, 0, {0}},    {0, 0, 0, {0}},
-        {5, 2, 3, {2, 2, 1}},   {1, 1, 1, {1}},
+        {3, 1, 3, {1, 1, 1}}, {7, 3, 3, {3, 3, 1}}, {6, 3, 2, {3, 3}}, {4, 10, 1, {4}},
+        {4, 4, 1, {4}},       {3, 0, 3, {1, 1, 1}}, {0, 5, 0, {0}},    {0, 0, 0, {0}},
+        {5, 2, 3, {2, 2, 1}}, {1, 1, 1, {1}},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_t *files = numbered(cases[i].n);
@@ -851,6 +878,7 @@ int main(void)
         T(test_resolve_wrong_kind),
         T(test_resolve_output_folder),
         T(test_resolve_output_folder_outside),
+        T(test_resolve_output_folder_dangling_link),
         T(test_resolve_other_schemes),
         T(test_list_order),
         T(test_list_recursion),

@@ -133,8 +133,15 @@ static void finish(struct store *st, const char *id, int64_t idx, const char *st
                    int64_t succeeded, int64_t failed)
 {
     struct inf_err err = {0};
-    if (store_job_minibatch_finish(st, id, idx, status, 1, rows, 0, succeeded, failed, "", &err) !=
-        0)
+    if (store_job_minibatch_finish(st, id, idx,
+                                   &(struct store_minibatch_end){.status = status,
+                                                                 .attempts = 1,
+                                                                 .rows = rows,
+                                                                 .bytes = 0,
+                                                                 .succeeded = succeeded,
+                                                                 .failed = failed,
+                                                                 .error = ""},
+                                   &err) != 0)
         fail_msg("finish %s/%lld: %s", id, (long long)idx, err.msg);
 }
 
@@ -951,11 +958,28 @@ static void test_bytes_and_reset(void **state)
     create_job(st, "j", "ep", JOB_RUNNING);
     plan(st, "j", nfiles, 2);
     assert_int_equal(
-        store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, 2, 4, 123, 2, 0, "", &err), 0);
+        store_job_minibatch_finish(st, "j", 0,
+                                   &(struct store_minibatch_end){.status = MINIBATCH_DONE,
+                                                                 .attempts = 2,
+                                                                 .rows = 4,
+                                                                 .bytes = 123,
+                                                                 .succeeded = 2,
+                                                                 .failed = 0,
+                                                                 .error = ""},
+                                   &err),
+        0);
     assert_int_equal(
-        store_job_minibatch_finish(st, "j", 1, MINIBATCH_DONE, 1, 3, -1, 3, 0, "", &err),
+        store_job_minibatch_finish(st, "j", 1,
+                                   &(struct store_minibatch_end){.status = MINIBATCH_DONE,
+                                                                 .attempts = 1,
+                                                                 .rows = 3,
+                                                                 .bytes = -1,
+                                                                 .succeeded = 3,
+                                                                 .failed = 0,
+                                                                 .error = ""},
+                                   &err),
         INF_EINVAL);
-    assert_non_null(strstr(err.msg, "negative bytes"));
+    assert_non_null(strstr(err.msg, "negative offset or bytes"));
     assert_int_equal(store_job_minibatches(st, "j", &mbs, &n, &err), 0);
     assert_int_equal(mbs[0].bytes, 123);
     assert_int_equal(mbs[1].bytes, 0);
@@ -975,7 +999,16 @@ static void test_bytes_and_reset(void **state)
     store_job_fini(&j);
     /* finishing it again works: it is pending */
     assert_int_equal(
-        store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, 3, 4, 99, 2, 0, "", &err), 0);
+        store_job_minibatch_finish(st, "j", 0,
+                                   &(struct store_minibatch_end){.status = MINIBATCH_DONE,
+                                                                 .attempts = 3,
+                                                                 .rows = 4,
+                                                                 .bytes = 99,
+                                                                 .succeeded = 2,
+                                                                 .failed = 0,
+                                                                 .error = ""},
+                                   &err),
+        0);
     assert_int_equal(store_job_minibatch_reset(st, "j", 7, &err), INF_ENOTFOUND);
     assert_int_equal(store_job_minibatch_reset(st, "nope", 0, &err), INF_ENOTFOUND);
 }
@@ -992,9 +1025,26 @@ static void test_finish_once(void **state)
     create_job(st, "j", "ep", JOB_RUNNING);
     plan(st, "j", nfiles, 2);
     assert_int_equal(
-        store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, 2, 20, 0, 2, 0, NULL, &err), 0);
+        store_job_minibatch_finish(st, "j", 0,
+                                   &(struct store_minibatch_end){.status = MINIBATCH_DONE,
+                                                                 .attempts = 2,
+                                                                 .rows = 20,
+                                                                 .bytes = 0,
+                                                                 .succeeded = 2,
+                                                                 .failed = 0,
+                                                                 .error = NULL},
+                                   &err),
+        0);
     assert_int_equal(
-        store_job_minibatch_finish(st, "j", 0, MINIBATCH_FAILED, 3, 0, 0, 0, 2, "late", &err),
+        store_job_minibatch_finish(st, "j", 0,
+                                   &(struct store_minibatch_end){.status = MINIBATCH_FAILED,
+                                                                 .attempts = 3,
+                                                                 .rows = 0,
+                                                                 .bytes = 0,
+                                                                 .succeeded = 0,
+                                                                 .failed = 2,
+                                                                 .error = "late"},
+                                   &err),
         INF_ECONFLICT);
     assert_string_equal(err.msg, "mini-batch 0 of job 'j' is already done");
     assert_int_equal(store_job_minibatch_retry(st, "j", 0, 5, "late", &err), INF_ECONFLICT);
@@ -1002,7 +1052,15 @@ static void test_finish_once(void **state)
 
     finish(st, "j", 1, MINIBATCH_FAILED, 0, 0, 2);
     assert_int_equal(
-        store_job_minibatch_finish(st, "j", 1, MINIBATCH_DONE, 1, 5, 0, 2, 0, "", &err),
+        store_job_minibatch_finish(st, "j", 1,
+                                   &(struct store_minibatch_end){.status = MINIBATCH_DONE,
+                                                                 .attempts = 1,
+                                                                 .rows = 5,
+                                                                 .bytes = 0,
+                                                                 .succeeded = 2,
+                                                                 .failed = 0,
+                                                                 .error = ""},
+                                   &err),
         INF_ECONFLICT);
     assert_string_equal(err.msg, "mini-batch 1 of job 'j' is already failed");
 
@@ -1019,13 +1077,29 @@ static void test_finish_once(void **state)
     store_minibatch_list_free(mbs, n);
 
     assert_int_equal(
-        store_job_minibatch_finish(st, "j", 2, MINIBATCH_DONE, 1, 0, 0, 0, 0, "", &err),
+        store_job_minibatch_finish(st, "j", 2,
+                                   &(struct store_minibatch_end){.status = MINIBATCH_DONE,
+                                                                 .attempts = 1,
+                                                                 .rows = 0,
+                                                                 .bytes = 0,
+                                                                 .succeeded = 0,
+                                                                 .failed = 0,
+                                                                 .error = ""},
+                                   &err),
         INF_ENOTFOUND);
     assert_string_equal(err.msg, "mini-batch 2 of job 'j' not found");
     assert_int_equal(store_job_minibatch_retry(st, "j", 7, 1, "x", &err), INF_ENOTFOUND);
     assert_string_equal(err.msg, "mini-batch 7 of job 'j' not found");
     assert_int_equal(
-        store_job_minibatch_finish(st, "nope", 0, MINIBATCH_DONE, 1, 0, 0, 0, 0, "", &err),
+        store_job_minibatch_finish(st, "nope", 0,
+                                   &(struct store_minibatch_end){.status = MINIBATCH_DONE,
+                                                                 .attempts = 1,
+                                                                 .rows = 0,
+                                                                 .bytes = 0,
+                                                                 .succeeded = 0,
+                                                                 .failed = 0,
+                                                                 .error = ""},
+                                   &err),
         INF_ENOTFOUND);
     assert_string_equal(err.msg, "job 'nope' not found");
     assert_int_equal(store_job_minibatch_retry(st, "nope", 0, 1, "", &err), INF_ENOTFOUND);
@@ -1045,30 +1119,87 @@ static void test_finish_bad_args(void **state)
     const char *statuses[] = {MINIBATCH_PENDING, "Done", "", NULL, "done; DROP TABLE jobs"};
     for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
         assert_int_equal(
-            store_job_minibatch_finish(st, "j", 0, statuses[i], 1, 0, 0, 0, 0, "", &err),
+            store_job_minibatch_finish(st, "j", 0,
+                                       &(struct store_minibatch_end){.status = statuses[i],
+                                                                     .attempts = 1,
+                                                                     .rows = 0,
+                                                                     .bytes = 0,
+                                                                     .succeeded = 0,
+                                                                     .failed = 0,
+                                                                     .error = ""},
+                                       &err),
             INF_EINVAL);
         assert_non_null(strstr(err.msg, "is not 'done' or 'failed'"));
     }
     assert_int_equal(
-        store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, 1, -1, 0, 0, 0, "", &err),
+        store_job_minibatch_finish(st, "j", 0,
+                                   &(struct store_minibatch_end){.status = MINIBATCH_DONE,
+                                                                 .attempts = 1,
+                                                                 .rows = -1,
+                                                                 .bytes = 0,
+                                                                 .succeeded = 0,
+                                                                 .failed = 0,
+                                                                 .error = ""},
+                                   &err),
         INF_EINVAL);
     assert_string_equal(err.msg, "store: finish mini-batch 0 of job 'j': negative rows -1");
     assert_int_equal(
-        store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, -2, 0, 0, 0, 0, "", &err),
+        store_job_minibatch_finish(st, "j", 0,
+                                   &(struct store_minibatch_end){.status = MINIBATCH_DONE,
+                                                                 .attempts = -2,
+                                                                 .rows = 0,
+                                                                 .bytes = 0,
+                                                                 .succeeded = 0,
+                                                                 .failed = 0,
+                                                                 .error = ""},
+                                   &err),
         INF_EINVAL);
     assert_string_equal(err.msg, "store: finish mini-batch 0 of job 'j': negative attempts -2");
     assert_int_equal(
-        store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, 1, 0, 0, -3, 0, "", &err),
+        store_job_minibatch_finish(st, "j", 0,
+                                   &(struct store_minibatch_end){.status = MINIBATCH_DONE,
+                                                                 .attempts = 1,
+                                                                 .rows = 0,
+                                                                 .bytes = 0,
+                                                                 .succeeded = -3,
+                                                                 .failed = 0,
+                                                                 .error = ""},
+                                   &err),
         INF_EINVAL);
     assert_int_equal(
-        store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, 1, 0, 0, 0, -4, "", &err),
+        store_job_minibatch_finish(st, "j", 0,
+                                   &(struct store_minibatch_end){.status = MINIBATCH_DONE,
+                                                                 .attempts = 1,
+                                                                 .rows = 0,
+                                                                 .bytes = 0,
+                                                                 .succeeded = 0,
+                                                                 .failed = -4,
+                                                                 .error = ""},
+                                   &err),
         INF_EINVAL);
     assert_int_equal(
-        store_job_minibatch_finish(st, "j", -1, MINIBATCH_DONE, 1, 0, 0, 0, 0, "", &err),
+        store_job_minibatch_finish(st, "j", -1,
+                                   &(struct store_minibatch_end){.status = MINIBATCH_DONE,
+                                                                 .attempts = 1,
+                                                                 .rows = 0,
+                                                                 .bytes = 0,
+                                                                 .succeeded = 0,
+                                                                 .failed = 0,
+                                                                 .error = ""},
+                                   &err),
         INF_EINVAL);
     assert_string_equal(err.msg, "store: finish mini-batch -1 of job 'j': negative index -1");
-    assert_int_equal(store_job_minibatch_finish(st, "", 0, MINIBATCH_DONE, 1, 0, 0, 0, 0, "", &err),
-                     INF_EINVAL);
+    assert_int_equal(
+        store_job_minibatch_finish(st, "", 0,
+                                   &(struct store_minibatch_end){.status = MINIBATCH_DONE,
+                                                                 .attempts = 1,
+                                                                 .rows = 0,
+                                                                 .bytes = 0,
+                                                                 .succeeded = 0,
+                                                                 .failed = 0,
+                                                                 .error = ""},
+                                   &err),
+        INF_EINVAL);
     assert_int_equal(store_job_minibatch_retry(st, "j", 0, -1, "x", &err), INF_EINVAL);
     assert_string_equal(err.msg, "store: retry mini-batch 0 of job 'j': negative attempts -1");
     assert_int_equal(store_job_minibatch_retry(st, "j", -1, 1, "x", &err), INF_EINVAL);
@@ -1109,8 +1240,16 @@ static void test_retry_records_attempts(void **state)
     assert_int_equal(j.files_failed, 0);
     store_job_fini(&j);
 
-    assert_int_equal(store_job_minibatch_finish(st, "j", 1, MINIBATCH_FAILED, 3, 0, 0, 0, 3,
-                                                "worker exited with code 137", &err),
+    assert_int_equal(store_job_minibatch_finish(
+                         st, "j", 1,
+                         &(struct store_minibatch_end){.status = MINIBATCH_FAILED,
+                                                       .attempts = 3,
+                                                       .rows = 0,
+                                                       .bytes = 0,
+                                                       .succeeded = 0,
+                                                       .failed = 3,
+                                                       .error = "worker exited with code 137"},
+                         &err),
                      0);
     assert_int_equal(store_job_minibatches(st, "j", &mbs, &n, &err), 0);
     assert_string_equal(mbs[1].status, MINIBATCH_FAILED);
@@ -1279,9 +1418,17 @@ static void test_hostile_and_huge_values(void **state)
     free(big);
 
     /* Extreme counts are stored as given. */
-    assert_int_equal(store_job_minibatch_finish(st, evil, 0, MINIBATCH_DONE, 2147483647, INT64_MAX,
-                                                0, INT64_MAX, 0, "", &err),
-                     0);
+    assert_int_equal(
+        store_job_minibatch_finish(st, evil, 0,
+                                   &(struct store_minibatch_end){.status = MINIBATCH_DONE,
+                                                                 .attempts = 2147483647,
+                                                                 .rows = INT64_MAX,
+                                                                 .bytes = 0,
+                                                                 .succeeded = INT64_MAX,
+                                                                 .failed = 0,
+                                                                 .error = ""},
+                                   &err),
+        0);
     j = get_job(st, evil);
     assert_int_equal(j.rows, INT64_MAX);
     store_job_fini(&j);
@@ -1373,7 +1520,15 @@ static void test_store_errors_name_the_operation(void **state)
     assert_int_equal(store_job_plan(st, "j", files, nfiles, 1, &err), INF_ESTORE);
     assert_non_null(strstr(err.msg, "store: plan job 'j'"));
     assert_int_equal(
-        store_job_minibatch_finish(st, "j", 0, MINIBATCH_DONE, 1, 0, 0, 0, 0, "", &err),
+        store_job_minibatch_finish(st, "j", 0,
+                                   &(struct store_minibatch_end){.status = MINIBATCH_DONE,
+                                                                 .attempts = 1,
+                                                                 .rows = 0,
+                                                                 .bytes = 0,
+                                                                 .succeeded = 0,
+                                                                 .failed = 0,
+                                                                 .error = ""},
+                                   &err),
         INF_ESTORE);
     assert_non_null(strstr(err.msg, "store: finish mini-batch 0 of job 'j'"));
     assert_int_equal(store_job_minibatch_retry(st, "j", 0, 1, "", &err), INF_ESTORE);
