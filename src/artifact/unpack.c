@@ -249,20 +249,6 @@ static int open_parent(struct unpack *u, char *path, const char *name, int *fd_o
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int too_big(struct unpack *u, const char *name)
 {
     return inf_err_set(u->err, INF_ETOOBIG,
@@ -307,7 +293,7 @@ static int extract_file(struct unpack *u, struct archive_entry *e, int dir_fd, c
             break;
         }
         u->file_bytes += (uint64_t)n;
-        if (write_all(fd, u->chunk, (size_t)n) != 0) {
+        if (inf_write_all(fd, u->chunk, (size_t)n) != 0) {
             rc = inf_err_set(u->err, INF_EIO, "archive entry '%.200s': cannot write: %s", name,
                              inf_strerror(errno));
             break;

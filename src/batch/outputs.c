@@ -41,20 +41,6 @@ int outputs_range_intact(const char *job_dir, const struct outputs_range *r)
     return ok;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* The segments a join reads, each opened once. */
 struct segments {
     const char *dir;
@@ -116,7 +102,7 @@ static int copy_range(int fd, struct segments *sg, const struct outputs_range *r
             return errno;
         if (got == 0)
             return EIO;
-        if (write_all(fd, buf, (size_t)got) != 0)
+        if (inf_write_all(fd, buf, (size_t)got) != 0)
             return errno;
         done += got;
     }
@@ -201,7 +187,7 @@ int outputs_append_log(const char *path, const char *text, struct inf_err *err)
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0)
         return inf_err_set(err, INF_EIO, "log %s: %s", path, inf_strerror(errno));
-    if (write_all(fd, text, strlen(text)) != 0)
+    if (inf_write_all(fd, text, strlen(text)) != 0)
         rc = inf_err_set(err, INF_EIO, "log %s: %s", path, inf_strerror(errno));
     close(fd);
     return rc;

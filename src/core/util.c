@@ -302,6 +302,21 @@ int inf_read_file(const char *path, size_t max_bytes, char **out, size_t *len, s
     return 0;
 }
 
+int inf_write_all(int fd, const void *data, size_t n)
+{
+    const char *p = data;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 int inf_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
                           struct inf_err *err)
 {
@@ -311,20 +326,11 @@ int inf_write_file_atomic(const char *path, const void *data, size_t len, mode_t
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
         return inf_err_set(err, INF_EIO, "cannot create %s: %s", tmp, inf_strerror(errno));
-    const char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return inf_err_set(err, INF_EIO, "cannot write %s: %s", tmp, inf_strerror(e));
-        }
-        p += w;
-        left -= (size_t)w;
+    if (inf_write_all(fd, data, len) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return inf_err_set(err, INF_EIO, "cannot write %s: %s", tmp, inf_strerror(e));
     }
     if (fsync(fd) != 0 || close(fd) != 0) {
         int e = errno;

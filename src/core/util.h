@@ -63,6 +63,9 @@ int inf_mkdir_p(const char *path, mode_t mode, struct inf_err *err);
  * buffer (*out, caller frees) and its length. INF_ETOOBIG past the cap,
  * INF_ENOTFOUND when missing, INF_EIO otherwise. */
 int inf_read_file(const char *path, size_t max_bytes, char **out, size_t *len, struct inf_err *err);
+/* Writes all n bytes to fd, retrying short writes and EINTR; 0, or -1
+ * with errno set. */
+int inf_write_all(int fd, const void *data, size_t n);
 /* Writes data to path atomically: a temporary file beside it, fsync, rename. */
 int inf_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
                           struct inf_err *err);

@@ -47,37 +47,37 @@ void store_rollback(sqlite3 *db)
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-static int begin(struct store *st)
+int store_begin(struct store *st)
 {
     return sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 }
 
-static int commit(struct store *st)
+int store_commit(struct store *st)
 {
     return sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 }
 
-static int prepare(struct store *st, const char *sql, sqlite3_stmt **stmt)
+int store_prepare(struct store *st, const char *sql, sqlite3_stmt **stmt)
 {
     return sqlite3_prepare_v2(st->db, sql, -1, stmt, NULL);
 }
 
 /* The strings bound here outlive the statement, so SQLite need not copy. */
-static int bind_text(sqlite3_stmt *stmt, int index, const char *s)
+int store_bind_text(sqlite3_stmt *stmt, int index, const char *s)
 {
     return sqlite3_bind_text(stmt, index, s, -1, SQLITE_STATIC);
 }
 
 /* A fresh copy of a text column; SQL NULL reads as "" so callers never see
  * a NULL string. */
-static char *column_dup(sqlite3_stmt *stmt, int col)
+char *store_column_dup(sqlite3_stmt *stmt, int col)
 {
     const unsigned char *s = sqlite3_column_text(stmt, col);
     return inf_strdup(s != NULL ? (const char *)s : "");
 }
 
 /* INF_EINVAL unless s is a non-empty string; what names it in the message. */
-static int require(const char *s, const char *what, struct inf_err *err)
+int store_require(const char *s, const char *what, struct inf_err *err)
 {
     if (s == NULL || s[0] == '\0')
         return inf_err_set(err, INF_EINVAL, "store: %s is empty", what);
@@ -95,13 +95,12 @@ static int deployment_not_found(const char *endpoint, const char *name, struct i
                        endpoint);
 }
 
-typedef void (*row_fn)(sqlite3_stmt *stmt, void *dst);
-
 /* Steps stmt to the end, converting each row with from_row into a growing
  * array of elem_size-byte elements (zeroed before conversion). *out and *n
  * get whatever was read, also on failure, for the caller to free. Returns an
  * SQLite code: SQLITE_OK when every row was read. */
-static int collect(sqlite3_stmt *stmt, size_t elem_size, row_fn from_row, void **out, size_t *n)
+int store_collect(sqlite3_stmt *stmt, size_t elem_size, store_row_fn from_row, void **out,
+                  size_t *n)
 {
     char *items = NULL;
     size_t count = 0;
@@ -188,7 +187,7 @@ int store_open(const char *path, struct store **out, struct inf_err *err)
     if (out == NULL)
         return inf_err_set(err, INF_EINVAL, "store: open: no result pointer given");
     *out = NULL;
-    if ((rc = require(path, "database path", err)) != 0)
+    if ((rc = store_require(path, "database path", err)) != 0)
         return rc;
     int in_memory = strcmp(path, ":memory:") == 0;
     if (!in_memory && (rc = create_private(path, err)) != 0)
@@ -236,10 +235,10 @@ int store_schema_version(struct store *st)
 static void endpoint_from_row(sqlite3_stmt *stmt, void *dst)
 {
     struct store_endpoint *e = dst;
-    e->name = column_dup(stmt, 0);
-    e->spec_json = column_dup(stmt, 1);
-    e->primary_key = column_dup(stmt, 2);
-    e->secondary_key = column_dup(stmt, 3);
+    e->name = store_column_dup(stmt, 0);
+    e->spec_json = store_column_dup(stmt, 1);
+    e->primary_key = store_column_dup(stmt, 2);
+    e->secondary_key = store_column_dup(stmt, 3);
     e->created_at = sqlite3_column_int64(stmt, 4);
     e->updated_at = sqlite3_column_int64(stmt, 5);
 }
@@ -254,15 +253,15 @@ int store_endpoint_put(struct store *st, const char *name, const char *spec_json
         "updated_at = excluded.updated_at";
     sqlite3_stmt *stmt = NULL;
     int rc;
-    if ((rc = require(name, "endpoint name", err)) != 0 ||
-        (rc = require(spec_json, "endpoint spec", err)) != 0)
+    if ((rc = store_require(name, "endpoint name", err)) != 0 ||
+        (rc = store_require(spec_json, "endpoint spec", err)) != 0)
         return rc;
     /* An upsert, not INSERT OR REPLACE: a replace deletes the row first,
      * which would cascade to the endpoint's deployments. */
-    if (prepare(st, sql, &stmt) != SQLITE_OK || bind_text(stmt, 1, name) != SQLITE_OK ||
-        bind_text(stmt, 2, spec_json) != SQLITE_OK ||
-        bind_text(stmt, 3, primary_key != NULL ? primary_key : "") != SQLITE_OK ||
-        bind_text(stmt, 4, secondary_key != NULL ? secondary_key : "") != SQLITE_OK ||
+    if (store_prepare(st, sql, &stmt) != SQLITE_OK || store_bind_text(stmt, 1, name) != SQLITE_OK ||
+        store_bind_text(stmt, 2, spec_json) != SQLITE_OK ||
+        store_bind_text(stmt, 3, primary_key != NULL ? primary_key : "") != SQLITE_OK ||
+        store_bind_text(stmt, 4, secondary_key != NULL ? secondary_key : "") != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 5, inf_unix_now()) != SQLITE_OK ||
         sqlite3_step(stmt) != SQLITE_DONE)
         rc = store_fail(st->db, err, "put endpoint '%s'", name);
@@ -279,10 +278,10 @@ int store_endpoint_get(struct store *st, const char *name, struct store_endpoint
     if (out == NULL)
         return inf_err_set(err, INF_EINVAL, "store: get endpoint: no result pointer given");
     memset(out, 0, sizeof(*out));
-    if ((rc = require(name, "endpoint name", err)) != 0)
+    if ((rc = store_require(name, "endpoint name", err)) != 0)
         return rc;
     int step = SQLITE_ERROR;
-    if (prepare(st, sql, &stmt) == SQLITE_OK && bind_text(stmt, 1, name) == SQLITE_OK)
+    if (store_prepare(st, sql, &stmt) == SQLITE_OK && store_bind_text(stmt, 1, name) == SQLITE_OK)
         step = sqlite3_step(stmt);
     if (step == SQLITE_ROW)
         endpoint_from_row(stmt, out);
@@ -306,8 +305,8 @@ int store_endpoint_list(struct store *st, struct store_endpoint **out, size_t *n
         return inf_err_set(err, INF_EINVAL, "store: list endpoints: no result pointer given");
     *out = NULL;
     *n = 0;
-    if (prepare(st, sql, &stmt) != SQLITE_OK ||
-        collect(stmt, sizeof(**out), endpoint_from_row, &items, &count) != SQLITE_OK) {
+    if (store_prepare(st, sql, &stmt) != SQLITE_OK ||
+        store_collect(stmt, sizeof(**out), endpoint_from_row, &items, &count) != SQLITE_OK) {
         rc = store_fail(st->db, err, "list endpoints");
         store_endpoint_list_free(items, count);
     } else {
@@ -323,10 +322,10 @@ int store_endpoint_delete(struct store *st, const char *name, struct inf_err *er
     static const char sql[] = "DELETE FROM endpoints WHERE name = ?1";
     sqlite3_stmt *stmt = NULL;
     int rc;
-    if ((rc = require(name, "endpoint name", err)) != 0)
+    if ((rc = store_require(name, "endpoint name", err)) != 0)
         return rc;
     /* The deployments go with it: ON DELETE CASCADE. */
-    if (prepare(st, sql, &stmt) != SQLITE_OK || bind_text(stmt, 1, name) != SQLITE_OK ||
+    if (store_prepare(st, sql, &stmt) != SQLITE_OK || store_bind_text(stmt, 1, name) != SQLITE_OK ||
         sqlite3_step(stmt) != SQLITE_DONE)
         rc = store_fail(st->db, err, "delete endpoint '%s'", name);
     else if (sqlite3_changes(st->db) == 0)
@@ -363,15 +362,15 @@ void store_endpoint_list_free(struct store_endpoint *list, size_t n)
 static void deployment_from_row(sqlite3_stmt *stmt, void *dst)
 {
     struct store_deployment *d = dst;
-    d->endpoint = column_dup(stmt, 0);
-    d->name = column_dup(stmt, 1);
-    d->spec_json = column_dup(stmt, 2);
-    d->state = column_dup(stmt, 3);
-    d->reason = column_dup(stmt, 4);
+    d->endpoint = store_column_dup(stmt, 0);
+    d->name = store_column_dup(stmt, 1);
+    d->spec_json = store_column_dup(stmt, 2);
+    d->state = store_column_dup(stmt, 3);
+    d->reason = store_column_dup(stmt, 4);
     d->generation = sqlite3_column_int64(stmt, 5);
     d->created_at = sqlite3_column_int64(stmt, 6);
     d->updated_at = sqlite3_column_int64(stmt, 7);
-    d->active_spec = column_dup(stmt, 8);
+    d->active_spec = store_column_dup(stmt, 8);
     d->active_generation = sqlite3_column_int64(stmt, 9);
 }
 
@@ -379,9 +378,9 @@ static void deployment_from_row(sqlite3_stmt *stmt, void *dst)
 static int endpoint_exists(struct store *st, const char *name)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = prepare(st, "SELECT 1 FROM endpoints WHERE name = ?1", &stmt);
+    int rc = store_prepare(st, "SELECT 1 FROM endpoints WHERE name = ?1", &stmt);
     if (rc == SQLITE_OK)
-        rc = bind_text(stmt, 1, name);
+        rc = store_bind_text(stmt, 1, name);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(stmt);
     sqlite3_finalize(stmt);
@@ -402,12 +401,12 @@ int store_deployment_put(struct store *st, const char *endpoint, const char *nam
     sqlite3_stmt *stmt = NULL;
     int64_t generation = 0;
     int rc;
-    if ((rc = require(endpoint, "endpoint name", err)) != 0 ||
-        (rc = require(name, "deployment name", err)) != 0 ||
-        (rc = require(spec_json, "deployment spec", err)) != 0 ||
-        (rc = require(state, "deployment state", err)) != 0)
+    if ((rc = store_require(endpoint, "endpoint name", err)) != 0 ||
+        (rc = store_require(name, "deployment name", err)) != 0 ||
+        (rc = store_require(spec_json, "deployment spec", err)) != 0 ||
+        (rc = store_require(state, "deployment state", err)) != 0)
         return rc;
-    if (begin(st) != SQLITE_OK)
+    if (store_begin(st) != SQLITE_OK)
         return store_fail(st->db, err, "put deployment '%s/%s': begin", endpoint, name);
     int found = endpoint_exists(st, endpoint);
     if (found == SQLITE_DONE) {
@@ -415,10 +414,12 @@ int store_deployment_put(struct store *st, const char *endpoint, const char *nam
         goto fail;
     }
     if (found != SQLITE_ROW ||
-        (prepare(st, sql, &stmt) != SQLITE_OK || bind_text(stmt, 1, endpoint) != SQLITE_OK ||
-         bind_text(stmt, 2, name) != SQLITE_OK || bind_text(stmt, 3, spec_json) != SQLITE_OK ||
-         bind_text(stmt, 4, state) != SQLITE_OK ||
-         bind_text(stmt, 5, reason != NULL ? reason : "") != SQLITE_OK ||
+        (store_prepare(st, sql, &stmt) != SQLITE_OK ||
+         store_bind_text(stmt, 1, endpoint) != SQLITE_OK ||
+         store_bind_text(stmt, 2, name) != SQLITE_OK ||
+         store_bind_text(stmt, 3, spec_json) != SQLITE_OK ||
+         store_bind_text(stmt, 4, state) != SQLITE_OK ||
+         store_bind_text(stmt, 5, reason != NULL ? reason : "") != SQLITE_OK ||
          sqlite3_bind_int64(stmt, 6, inf_unix_now()) != SQLITE_OK ||
          sqlite3_step(stmt) != SQLITE_ROW)) {
         rc = store_fail(st->db, err, "put deployment '%s/%s'", endpoint, name);
@@ -431,7 +432,7 @@ int store_deployment_put(struct store *st, const char *endpoint, const char *nam
     }
     sqlite3_finalize(stmt);
     stmt = NULL;
-    if (commit(st) != SQLITE_OK) {
+    if (store_commit(st) != SQLITE_OK) {
         rc = store_fail(st->db, err, "put deployment '%s/%s': commit", endpoint, name);
         goto fail;
     }
@@ -451,12 +452,12 @@ static int deployment_generation(struct store *st, const char *endpoint, const c
                                  int64_t *generation)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc =
-        prepare(st, "SELECT generation FROM deployments WHERE endpoint = ?1 AND name = ?2", &stmt);
+    int rc = store_prepare(
+        st, "SELECT generation FROM deployments WHERE endpoint = ?1 AND name = ?2", &stmt);
     if (rc == SQLITE_OK)
-        rc = bind_text(stmt, 1, endpoint);
+        rc = store_bind_text(stmt, 1, endpoint);
     if (rc == SQLITE_OK)
-        rc = bind_text(stmt, 2, name);
+        rc = store_bind_text(stmt, 2, name);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW)
@@ -472,13 +473,15 @@ int store_deployment_set_active(struct store *st, const char *endpoint, const ch
                               "WHERE endpoint = ?1 AND name = ?2";
     sqlite3_stmt *stmt = NULL;
     int rc;
-    if ((rc = require(endpoint, "endpoint name", err)) != 0 ||
-        (rc = require(name, "deployment name", err)) != 0 ||
-        (rc = require(spec_json, "deployment spec", err)) != 0)
+    if ((rc = store_require(endpoint, "endpoint name", err)) != 0 ||
+        (rc = store_require(name, "deployment name", err)) != 0 ||
+        (rc = store_require(spec_json, "deployment spec", err)) != 0)
         return rc;
     rc = 0;
-    if (prepare(st, sql, &stmt) != SQLITE_OK || bind_text(stmt, 1, endpoint) != SQLITE_OK ||
-        bind_text(stmt, 2, name) != SQLITE_OK || bind_text(stmt, 3, spec_json) != SQLITE_OK ||
+    if (store_prepare(st, sql, &stmt) != SQLITE_OK ||
+        store_bind_text(stmt, 1, endpoint) != SQLITE_OK ||
+        store_bind_text(stmt, 2, name) != SQLITE_OK ||
+        store_bind_text(stmt, 3, spec_json) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 4, generation) != SQLITE_OK || sqlite3_step(stmt) != SQLITE_DONE)
         rc = store_fail(st->db, err, "set active spec of deployment '%s/%s'", endpoint, name);
     sqlite3_finalize(stmt);
@@ -495,20 +498,22 @@ int store_deployment_set_state(struct store *st, const char *endpoint, const cha
     sqlite3_stmt *stmt = NULL;
     int64_t current = 0;
     int rc;
-    if ((rc = require(endpoint, "endpoint name", err)) != 0 ||
-        (rc = require(name, "deployment name", err)) != 0 ||
-        (rc = require(state, "deployment state", err)) != 0)
+    if ((rc = store_require(endpoint, "endpoint name", err)) != 0 ||
+        (rc = store_require(name, "deployment name", err)) != 0 ||
+        (rc = store_require(state, "deployment state", err)) != 0)
         return rc;
     if (generation < 0)
         return inf_err_set(err, INF_EINVAL,
                            "store: set state of deployment '%s/%s': negative generation %lld",
                            endpoint, name, (long long)generation);
     /* One transaction, so a miss is diagnosed against the state it missed. */
-    if (begin(st) != SQLITE_OK)
+    if (store_begin(st) != SQLITE_OK)
         return store_fail(st->db, err, "set state of deployment '%s/%s': begin", endpoint, name);
-    if (prepare(st, sql, &stmt) != SQLITE_OK || bind_text(stmt, 1, endpoint) != SQLITE_OK ||
-        bind_text(stmt, 2, name) != SQLITE_OK || bind_text(stmt, 3, state) != SQLITE_OK ||
-        bind_text(stmt, 4, reason != NULL ? reason : "") != SQLITE_OK ||
+    if (store_prepare(st, sql, &stmt) != SQLITE_OK ||
+        store_bind_text(stmt, 1, endpoint) != SQLITE_OK ||
+        store_bind_text(stmt, 2, name) != SQLITE_OK ||
+        store_bind_text(stmt, 3, state) != SQLITE_OK ||
+        store_bind_text(stmt, 4, reason != NULL ? reason : "") != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 5, inf_unix_now()) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 6, generation) != SQLITE_OK || sqlite3_step(stmt) != SQLITE_DONE) {
         rc = store_fail(st->db, err, "set state of deployment '%s/%s'", endpoint, name);
@@ -529,7 +534,7 @@ int store_deployment_set_state(struct store *st, const char *endpoint, const cha
     }
     sqlite3_finalize(stmt);
     stmt = NULL;
-    if (commit(st) != SQLITE_OK) {
+    if (store_commit(st) != SQLITE_OK) {
         rc = store_fail(st->db, err, "set state of deployment '%s/%s': commit", endpoint, name);
         goto fail;
     }
@@ -551,12 +556,13 @@ int store_deployment_get(struct store *st, const char *endpoint, const char *nam
     if (out == NULL)
         return inf_err_set(err, INF_EINVAL, "store: get deployment: no result pointer given");
     memset(out, 0, sizeof(*out));
-    if ((rc = require(endpoint, "endpoint name", err)) != 0 ||
-        (rc = require(name, "deployment name", err)) != 0)
+    if ((rc = store_require(endpoint, "endpoint name", err)) != 0 ||
+        (rc = store_require(name, "deployment name", err)) != 0)
         return rc;
     int step = SQLITE_ERROR;
-    if (prepare(st, sql, &stmt) == SQLITE_OK && bind_text(stmt, 1, endpoint) == SQLITE_OK &&
-        bind_text(stmt, 2, name) == SQLITE_OK)
+    if (store_prepare(st, sql, &stmt) == SQLITE_OK &&
+        store_bind_text(stmt, 1, endpoint) == SQLITE_OK &&
+        store_bind_text(stmt, 2, name) == SQLITE_OK)
         step = sqlite3_step(stmt);
     if (step == SQLITE_ROW)
         deployment_from_row(stmt, out);
@@ -582,8 +588,9 @@ int store_deployment_list(struct store *st, const char *endpoint, struct store_d
     *out = NULL;
     *n = 0;
     /* Binding NULL selects every endpoint's deployments. */
-    if (prepare(st, sql, &stmt) != SQLITE_OK || bind_text(stmt, 1, endpoint) != SQLITE_OK ||
-        collect(stmt, sizeof(**out), deployment_from_row, &items, &count) != SQLITE_OK) {
+    if (store_prepare(st, sql, &stmt) != SQLITE_OK ||
+        store_bind_text(stmt, 1, endpoint) != SQLITE_OK ||
+        store_collect(stmt, sizeof(**out), deployment_from_row, &items, &count) != SQLITE_OK) {
         if (endpoint != NULL)
             rc = store_fail(st->db, err, "list deployments of endpoint '%s'", endpoint);
         else
@@ -603,11 +610,12 @@ int store_deployment_delete(struct store *st, const char *endpoint, const char *
     static const char sql[] = "DELETE FROM deployments WHERE endpoint = ?1 AND name = ?2";
     sqlite3_stmt *stmt = NULL;
     int rc;
-    if ((rc = require(endpoint, "endpoint name", err)) != 0 ||
-        (rc = require(name, "deployment name", err)) != 0)
+    if ((rc = store_require(endpoint, "endpoint name", err)) != 0 ||
+        (rc = store_require(name, "deployment name", err)) != 0)
         return rc;
-    if (prepare(st, sql, &stmt) != SQLITE_OK || bind_text(stmt, 1, endpoint) != SQLITE_OK ||
-        bind_text(stmt, 2, name) != SQLITE_OK || sqlite3_step(stmt) != SQLITE_DONE)
+    if (store_prepare(st, sql, &stmt) != SQLITE_OK ||
+        store_bind_text(stmt, 1, endpoint) != SQLITE_OK ||
+        store_bind_text(stmt, 2, name) != SQLITE_OK || sqlite3_step(stmt) != SQLITE_DONE)
         rc = store_fail(st->db, err, "delete deployment '%s/%s'", endpoint, name);
     else if (sqlite3_changes(st->db) == 0)
         rc = deployment_not_found(endpoint, name, err);
@@ -661,7 +669,8 @@ int store_artifact_put(struct store *st, const char *sha256, int64_t size_bytes,
     if (size_bytes < 0)
         return inf_err_set(err, INF_EINVAL, "store: artifact '%s': negative size %lld", sha256,
                            (long long)size_bytes);
-    if (prepare(st, sql, &stmt) != SQLITE_OK || bind_text(stmt, 1, sha256) != SQLITE_OK ||
+    if (store_prepare(st, sql, &stmt) != SQLITE_OK ||
+        store_bind_text(stmt, 1, sha256) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 2, size_bytes) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 3, inf_unix_now()) != SQLITE_OK ||
         sqlite3_step(stmt) != SQLITE_DONE)
@@ -677,8 +686,8 @@ int store_artifact_exists(struct store *st, const char *sha256, struct inf_err *
     if ((rc = check_sha256(sha256, err)) != 0)
         return rc;
     int step = SQLITE_ERROR;
-    if (prepare(st, "SELECT 1 FROM artifacts WHERE id = ?1", &stmt) == SQLITE_OK &&
-        bind_text(stmt, 1, sha256) == SQLITE_OK)
+    if (store_prepare(st, "SELECT 1 FROM artifacts WHERE id = ?1", &stmt) == SQLITE_OK &&
+        store_bind_text(stmt, 1, sha256) == SQLITE_OK)
         step = sqlite3_step(stmt);
     if (step == SQLITE_ROW)
         rc = 1;
@@ -699,14 +708,14 @@ int store_meta_get(struct store *st, const char *key, char **value, struct inf_e
     if (value == NULL)
         return inf_err_set(err, INF_EINVAL, "store: get meta: no result pointer given");
     *value = NULL;
-    if ((rc = require(key, "meta key", err)) != 0)
+    if ((rc = store_require(key, "meta key", err)) != 0)
         return rc;
     int step = SQLITE_ERROR;
-    if (prepare(st, "SELECT value FROM meta WHERE key = ?1", &stmt) == SQLITE_OK &&
-        bind_text(stmt, 1, key) == SQLITE_OK)
+    if (store_prepare(st, "SELECT value FROM meta WHERE key = ?1", &stmt) == SQLITE_OK &&
+        store_bind_text(stmt, 1, key) == SQLITE_OK)
         step = sqlite3_step(stmt);
     if (step == SQLITE_ROW)
-        *value = column_dup(stmt, 0);
+        *value = store_column_dup(stmt, 0);
     else if (step == SQLITE_DONE)
         rc = inf_err_set(err, INF_ENOTFOUND, "meta key '%s' not found", key);
     else
@@ -721,12 +730,12 @@ int store_meta_set(struct store *st, const char *key, const char *value, struct 
                               "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
     sqlite3_stmt *stmt = NULL;
     int rc;
-    if ((rc = require(key, "meta key", err)) != 0)
+    if ((rc = store_require(key, "meta key", err)) != 0)
         return rc;
     if (value == NULL)
         return inf_err_set(err, INF_EINVAL, "store: set meta '%s': no value given", key);
-    if (prepare(st, sql, &stmt) != SQLITE_OK || bind_text(stmt, 1, key) != SQLITE_OK ||
-        bind_text(stmt, 2, value) != SQLITE_OK || sqlite3_step(stmt) != SQLITE_DONE)
+    if (store_prepare(st, sql, &stmt) != SQLITE_OK || store_bind_text(stmt, 1, key) != SQLITE_OK ||
+        store_bind_text(stmt, 2, value) != SQLITE_OK || sqlite3_step(stmt) != SQLITE_DONE)
         rc = store_fail(st->db, err, "set meta '%s'", key);
     sqlite3_finalize(stmt);
     return rc;

@@ -28,7 +28,7 @@ int store_schema_version(struct store *st);
 
 struct store_endpoint {
     char *name;
-    char *spec_json;    /* normalised endpoint spec incl. traffic */
+    char *spec_json; /* normalised endpoint spec incl. traffic */
     char *primary_key;
     char *secondary_key;
     int64_t created_at; /* unix seconds */
@@ -38,9 +38,9 @@ struct store_endpoint {
 struct store_deployment {
     char *endpoint;
     char *name;
-    char *spec_json; /* normalised deployment spec */
-    char *state;     /* provisioning state: Creating, Updating, Succeeded, Failed, Deleting */
-    char *reason;    /* failure reason, "" otherwise */
+    char *spec_json;    /* normalised deployment spec */
+    char *state;        /* provisioning state: Creating, Updating, Succeeded, Failed, Deleting */
+    char *reason;       /* failure reason, "" otherwise */
     int64_t generation; /* incremented by every store_deployment_put */
     int64_t created_at;
     int64_t updated_at;

@@ -25,42 +25,6 @@
 
 /* ---- helpers (as in store.c) -------------------------------------------- */
 
-static int begin(struct store *st)
-{
-    return sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-}
-
-static int commit(struct store *st)
-{
-    return sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
-}
-
-static int prepare(struct store *st, const char *sql, sqlite3_stmt **stmt)
-{
-    return sqlite3_prepare_v2(st->db, sql, -1, stmt, NULL);
-}
-
-/* The strings bound here outlive the statement, so SQLite need not copy. */
-static int bind_text(sqlite3_stmt *stmt, int index, const char *s)
-{
-    return sqlite3_bind_text(stmt, index, s, -1, SQLITE_STATIC);
-}
-
-/* A fresh copy of a text column; SQL NULL reads as "". */
-static char *column_dup(sqlite3_stmt *stmt, int col)
-{
-    const unsigned char *s = sqlite3_column_text(stmt, col);
-    return inf_strdup(s != NULL ? (const char *)s : "");
-}
-
-/* INF_EINVAL unless s is a non-empty string; what names it in the message. */
-static int require(const char *s, const char *what, struct inf_err *err)
-{
-    if (s == NULL || s[0] == '\0')
-        return inf_err_set(err, INF_EINVAL, "store: %s is empty", what);
-    return 0;
-}
-
 /* Prepares sql, binds a and b as ?1 and ?2 (as many as it has) and steps
  * it once: SQLITE_ROW if it yields a row, SQLITE_DONE if it yields none (a
  * write has then run and sqlite3_changes() counts its rows), else an
@@ -68,43 +32,16 @@ static int require(const char *s, const char *what, struct inf_err *err)
 static int run(struct store *st, const char *sql, const char *a, const char *b)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = prepare(st, sql, &stmt);
+    int rc = store_prepare(st, sql, &stmt);
     int params = rc == SQLITE_OK ? sqlite3_bind_parameter_count(stmt) : 0;
     if (rc == SQLITE_OK && params >= 1)
-        rc = bind_text(stmt, 1, a);
+        rc = store_bind_text(stmt, 1, a);
     if (rc == SQLITE_OK && params >= 2)
-        rc = bind_text(stmt, 2, b);
+        rc = store_bind_text(stmt, 2, b);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(stmt);
     sqlite3_finalize(stmt);
     return rc;
-}
-
-typedef void (*row_fn)(sqlite3_stmt *stmt, void *dst);
-
-/* Steps stmt to the end, converting each row with from_row into a growing
- * array of elem_size-byte elements (zeroed before conversion). *out and *n
- * get whatever was read, also on failure, for the caller to free. Returns
- * an SQLite code: SQLITE_OK when every row was read. */
-static int collect(sqlite3_stmt *stmt, size_t elem_size, row_fn from_row, void **out, size_t *n)
-{
-    char *items = NULL;
-    size_t count = 0;
-    size_t cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        if (count == cap) {
-            cap = cap != 0 ? cap * 2 : 8;
-            items = inf_realloc(items, cap * elem_size);
-        }
-        void *dst = items + count * elem_size;
-        memset(dst, 0, elem_size);
-        from_row(stmt, dst);
-        count++;
-    }
-    *out = items;
-    *n = count;
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 static int endpoint_not_found(const char *name, struct inf_err *err)
@@ -130,8 +67,8 @@ static int job_not_found(const char *id, struct inf_err *err)
 static void endpoint_from_row(sqlite3_stmt *stmt, void *dst)
 {
     struct store_batch_endpoint *e = dst;
-    e->name = column_dup(stmt, 0);
-    e->spec_json = column_dup(stmt, 1);
+    e->name = store_column_dup(stmt, 0);
+    e->spec_json = store_column_dup(stmt, 1);
     e->created_at = sqlite3_column_int64(stmt, 2);
     e->updated_at = sqlite3_column_int64(stmt, 3);
 }
@@ -144,13 +81,13 @@ int store_batch_endpoint_put(struct store *st, const char *name, const char *spe
         "ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at";
     sqlite3_stmt *stmt = NULL;
     int rc;
-    if ((rc = require(name, "batch endpoint name", err)) != 0 ||
-        (rc = require(spec_json, "batch endpoint spec", err)) != 0)
+    if ((rc = store_require(name, "batch endpoint name", err)) != 0 ||
+        (rc = store_require(spec_json, "batch endpoint spec", err)) != 0)
         return rc;
     /* An upsert, not INSERT OR REPLACE: a replace deletes the row first,
      * which would cascade to the endpoint's deployments. */
-    if (prepare(st, sql, &stmt) != SQLITE_OK || bind_text(stmt, 1, name) != SQLITE_OK ||
-        bind_text(stmt, 2, spec_json) != SQLITE_OK ||
+    if (store_prepare(st, sql, &stmt) != SQLITE_OK || store_bind_text(stmt, 1, name) != SQLITE_OK ||
+        store_bind_text(stmt, 2, spec_json) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 3, inf_unix_now()) != SQLITE_OK ||
         sqlite3_step(stmt) != SQLITE_DONE)
         rc = store_fail(st->db, err, "put batch endpoint '%s'", name);
@@ -167,10 +104,10 @@ int store_batch_endpoint_get(struct store *st, const char *name, struct store_ba
     if (out == NULL)
         return inf_err_set(err, INF_EINVAL, "store: get batch endpoint: no result pointer given");
     memset(out, 0, sizeof(*out));
-    if ((rc = require(name, "batch endpoint name", err)) != 0)
+    if ((rc = store_require(name, "batch endpoint name", err)) != 0)
         return rc;
     int step = SQLITE_ERROR;
-    if (prepare(st, sql, &stmt) == SQLITE_OK && bind_text(stmt, 1, name) == SQLITE_OK)
+    if (store_prepare(st, sql, &stmt) == SQLITE_OK && store_bind_text(stmt, 1, name) == SQLITE_OK)
         step = sqlite3_step(stmt);
     if (step == SQLITE_ROW)
         endpoint_from_row(stmt, out);
@@ -194,8 +131,8 @@ int store_batch_endpoint_list(struct store *st, struct store_batch_endpoint **ou
         return inf_err_set(err, INF_EINVAL, "store: list batch endpoints: no result pointer given");
     *out = NULL;
     *n = 0;
-    if (prepare(st, sql, &stmt) != SQLITE_OK ||
-        collect(stmt, sizeof(**out), endpoint_from_row, &items, &count) != SQLITE_OK) {
+    if (store_prepare(st, sql, &stmt) != SQLITE_OK ||
+        store_collect(stmt, sizeof(**out), endpoint_from_row, &items, &count) != SQLITE_OK) {
         rc = store_fail(st->db, err, "list batch endpoints");
         store_batch_endpoint_list_free(items, count);
     } else {
@@ -209,9 +146,9 @@ int store_batch_endpoint_list(struct store *st, struct store_batch_endpoint **ou
 int store_batch_endpoint_delete(struct store *st, const char *name, struct inf_err *err)
 {
     int rc;
-    if ((rc = require(name, "batch endpoint name", err)) != 0)
+    if ((rc = store_require(name, "batch endpoint name", err)) != 0)
         return rc;
-    if (begin(st) != SQLITE_OK)
+    if (store_begin(st) != SQLITE_OK)
         return store_fail(st->db, err, "delete batch endpoint '%s': begin", name);
     /* The deployments go by ON DELETE CASCADE. Jobs name their endpoint by
      * value, so they are deleted here; their ledgers go by cascade. */
@@ -227,7 +164,7 @@ int store_batch_endpoint_delete(struct store *st, const char *name, struct inf_e
         rc = store_fail(st->db, err, "delete jobs of batch endpoint '%s'", name);
         goto fail;
     }
-    if (commit(st) != SQLITE_OK) {
+    if (store_commit(st) != SQLITE_OK) {
         rc = store_fail(st->db, err, "delete batch endpoint '%s': commit", name);
         goto fail;
     }
@@ -263,9 +200,9 @@ void store_batch_endpoint_list_free(struct store_batch_endpoint *list, size_t n)
 static void deployment_from_row(sqlite3_stmt *stmt, void *dst)
 {
     struct store_batch_deployment *d = dst;
-    d->endpoint = column_dup(stmt, 0);
-    d->name = column_dup(stmt, 1);
-    d->spec_json = column_dup(stmt, 2);
+    d->endpoint = store_column_dup(stmt, 0);
+    d->name = store_column_dup(stmt, 1);
+    d->spec_json = store_column_dup(stmt, 2);
     d->created_at = sqlite3_column_int64(stmt, 3);
     d->updated_at = sqlite3_column_int64(stmt, 4);
 }
@@ -279,30 +216,31 @@ int store_batch_deployment_put(struct store *st, const char *endpoint, const cha
         "updated_at = excluded.updated_at";
     sqlite3_stmt *stmt = NULL;
     int rc;
-    if ((rc = require(endpoint, "batch endpoint name", err)) != 0 ||
-        (rc = require(name, "batch deployment name", err)) != 0 ||
-        (rc = require(spec_json, "batch deployment spec", err)) != 0)
+    if ((rc = store_require(endpoint, "batch endpoint name", err)) != 0 ||
+        (rc = store_require(name, "batch deployment name", err)) != 0 ||
+        (rc = store_require(spec_json, "batch deployment spec", err)) != 0)
         return rc;
     /* Checked first, in the same transaction, so a missing endpoint is
      * named rather than reported as a foreign key failure. */
-    if (begin(st) != SQLITE_OK)
+    if (store_begin(st) != SQLITE_OK)
         return store_fail(st->db, err, "put batch deployment '%s/%s': begin", endpoint, name);
     int found = run(st, "SELECT 1 FROM batch_endpoints WHERE name = ?1", endpoint, NULL);
     if (found == SQLITE_DONE) {
         rc = endpoint_not_found(endpoint, err);
         goto fail;
     }
-    if (found != SQLITE_ROW ||
-        (prepare(st, sql, &stmt) != SQLITE_OK || bind_text(stmt, 1, endpoint) != SQLITE_OK ||
-         bind_text(stmt, 2, name) != SQLITE_OK || bind_text(stmt, 3, spec_json) != SQLITE_OK ||
-         sqlite3_bind_int64(stmt, 4, inf_unix_now()) != SQLITE_OK ||
-         sqlite3_step(stmt) != SQLITE_DONE)) {
+    if (found != SQLITE_ROW || (store_prepare(st, sql, &stmt) != SQLITE_OK ||
+                                store_bind_text(stmt, 1, endpoint) != SQLITE_OK ||
+                                store_bind_text(stmt, 2, name) != SQLITE_OK ||
+                                store_bind_text(stmt, 3, spec_json) != SQLITE_OK ||
+                                sqlite3_bind_int64(stmt, 4, inf_unix_now()) != SQLITE_OK ||
+                                sqlite3_step(stmt) != SQLITE_DONE)) {
         rc = store_fail(st->db, err, "put batch deployment '%s/%s'", endpoint, name);
         goto fail;
     }
     sqlite3_finalize(stmt);
     stmt = NULL;
-    if (commit(st) != SQLITE_OK) {
+    if (store_commit(st) != SQLITE_OK) {
         rc = store_fail(st->db, err, "put batch deployment '%s/%s': commit", endpoint, name);
         goto fail;
     }
@@ -324,12 +262,13 @@ int store_batch_deployment_get(struct store *st, const char *endpoint, const cha
     if (out == NULL)
         return inf_err_set(err, INF_EINVAL, "store: get batch deployment: no result pointer given");
     memset(out, 0, sizeof(*out));
-    if ((rc = require(endpoint, "batch endpoint name", err)) != 0 ||
-        (rc = require(name, "batch deployment name", err)) != 0)
+    if ((rc = store_require(endpoint, "batch endpoint name", err)) != 0 ||
+        (rc = store_require(name, "batch deployment name", err)) != 0)
         return rc;
     int step = SQLITE_ERROR;
-    if (prepare(st, sql, &stmt) == SQLITE_OK && bind_text(stmt, 1, endpoint) == SQLITE_OK &&
-        bind_text(stmt, 2, name) == SQLITE_OK)
+    if (store_prepare(st, sql, &stmt) == SQLITE_OK &&
+        store_bind_text(stmt, 1, endpoint) == SQLITE_OK &&
+        store_bind_text(stmt, 2, name) == SQLITE_OK)
         step = sqlite3_step(stmt);
     if (step == SQLITE_ROW)
         deployment_from_row(stmt, out);
@@ -355,10 +294,11 @@ int store_batch_deployment_list(struct store *st, const char *endpoint,
                            "store: list batch deployments: no result pointer given");
     *out = NULL;
     *n = 0;
-    if ((rc = require(endpoint, "batch endpoint name", err)) != 0)
+    if ((rc = store_require(endpoint, "batch endpoint name", err)) != 0)
         return rc;
-    if (prepare(st, sql, &stmt) != SQLITE_OK || bind_text(stmt, 1, endpoint) != SQLITE_OK ||
-        collect(stmt, sizeof(**out), deployment_from_row, &items, &count) != SQLITE_OK) {
+    if (store_prepare(st, sql, &stmt) != SQLITE_OK ||
+        store_bind_text(stmt, 1, endpoint) != SQLITE_OK ||
+        store_collect(stmt, sizeof(**out), deployment_from_row, &items, &count) != SQLITE_OK) {
         rc = store_fail(st->db, err, "list deployments of batch endpoint '%s'", endpoint);
         store_batch_deployment_list_free(items, count);
     } else {
@@ -374,8 +314,8 @@ int store_batch_deployment_delete(struct store *st, const char *endpoint, const 
 {
     static const char sql[] = "DELETE FROM batch_deployments WHERE endpoint = ?1 AND name = ?2";
     int rc;
-    if ((rc = require(endpoint, "batch endpoint name", err)) != 0 ||
-        (rc = require(name, "batch deployment name", err)) != 0)
+    if ((rc = store_require(endpoint, "batch endpoint name", err)) != 0 ||
+        (rc = store_require(name, "batch deployment name", err)) != 0)
         return rc;
     if (run(st, sql, endpoint, name) != SQLITE_DONE)
         return store_fail(st->db, err, "delete batch deployment '%s/%s'", endpoint, name);
@@ -429,12 +369,12 @@ static void job_from_row(sqlite3_stmt *stmt, void *dst)
 {
     struct store_job *j = dst;
     j->seq = sqlite3_column_int64(stmt, 0);
-    j->id = column_dup(stmt, 1);
-    j->endpoint = column_dup(stmt, 2);
-    j->deployment = column_dup(stmt, 3);
-    j->spec_json = column_dup(stmt, 4);
-    j->status = column_dup(stmt, 5);
-    j->reason = column_dup(stmt, 6);
+    j->id = store_column_dup(stmt, 1);
+    j->endpoint = store_column_dup(stmt, 2);
+    j->deployment = store_column_dup(stmt, 3);
+    j->spec_json = store_column_dup(stmt, 4);
+    j->status = store_column_dup(stmt, 5);
+    j->reason = store_column_dup(stmt, 6);
     j->created_at = sqlite3_column_int64(stmt, 7);
     j->started_at = sqlite3_column_int64(stmt, 8);
     j->ended_at = sqlite3_column_int64(stmt, 9);
@@ -465,9 +405,9 @@ static int check_job_status(const char *id, const char *status, struct inf_err *
 static int job_seq(struct store *st, const char *id, int64_t *seq)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = prepare(st, "SELECT seq FROM jobs WHERE id = ?1", &stmt);
+    int rc = store_prepare(st, "SELECT seq FROM jobs WHERE id = ?1", &stmt);
     if (rc == SQLITE_OK)
-        rc = bind_text(stmt, 1, id);
+        rc = store_bind_text(stmt, 1, id);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW)
@@ -488,16 +428,18 @@ int store_job_create(struct store *st, const char *id, const char *endpoint, con
         "ON CONFLICT (id) DO NOTHING RETURNING seq";
     sqlite3_stmt *stmt = NULL;
     int rc;
-    if ((rc = require(id, "job id", err)) != 0 ||
-        (rc = require(endpoint, "batch endpoint name", err)) != 0 ||
-        (rc = require(deployment, "batch deployment name", err)) != 0 ||
-        (rc = require(spec_json, "job spec", err)) != 0 ||
+    if ((rc = store_require(id, "job id", err)) != 0 ||
+        (rc = store_require(endpoint, "batch endpoint name", err)) != 0 ||
+        (rc = store_require(deployment, "batch deployment name", err)) != 0 ||
+        (rc = store_require(spec_json, "job spec", err)) != 0 ||
         (rc = check_job_status(id, status, err)) != 0)
         return rc;
     int step = SQLITE_ERROR;
-    if (prepare(st, sql, &stmt) == SQLITE_OK && bind_text(stmt, 1, id) == SQLITE_OK &&
-        bind_text(stmt, 2, endpoint) == SQLITE_OK && bind_text(stmt, 3, deployment) == SQLITE_OK &&
-        bind_text(stmt, 4, spec_json) == SQLITE_OK && bind_text(stmt, 5, status) == SQLITE_OK &&
+    if (store_prepare(st, sql, &stmt) == SQLITE_OK && store_bind_text(stmt, 1, id) == SQLITE_OK &&
+        store_bind_text(stmt, 2, endpoint) == SQLITE_OK &&
+        store_bind_text(stmt, 3, deployment) == SQLITE_OK &&
+        store_bind_text(stmt, 4, spec_json) == SQLITE_OK &&
+        store_bind_text(stmt, 5, status) == SQLITE_OK &&
         sqlite3_bind_int64(stmt, 6, inf_unix_now()) == SQLITE_OK)
         step = sqlite3_step(stmt);
     /* DO NOTHING returns no row: the id was taken. */
@@ -524,10 +466,10 @@ int store_job_get(struct store *st, const char *id, struct store_job *out, struc
     if (out == NULL)
         return inf_err_set(err, INF_EINVAL, "store: get job: no result pointer given");
     memset(out, 0, sizeof(*out));
-    if ((rc = require(id, "job id", err)) != 0)
+    if ((rc = store_require(id, "job id", err)) != 0)
         return rc;
     int step = SQLITE_ERROR;
-    if (prepare(st, sql, &stmt) == SQLITE_OK && bind_text(stmt, 1, id) == SQLITE_OK)
+    if (store_prepare(st, sql, &stmt) == SQLITE_OK && store_bind_text(stmt, 1, id) == SQLITE_OK)
         step = sqlite3_step(stmt);
     if (step == SQLITE_ROW)
         job_from_row(stmt, out);
@@ -556,12 +498,12 @@ int store_job_list(struct store *st, const char *endpoint, int active_only, stru
         return inf_err_set(err, INF_EINVAL, "store: list jobs: no result pointer given");
     *out = NULL;
     *n = 0;
-    if (endpoint != NULL && (rc = require(endpoint, "batch endpoint name", err)) != 0)
+    if (endpoint != NULL && (rc = store_require(endpoint, "batch endpoint name", err)) != 0)
         return rc;
     const char *sql = queries[endpoint != NULL][active_only != 0];
-    if (prepare(st, sql, &stmt) != SQLITE_OK ||
-        (endpoint != NULL && bind_text(stmt, 1, endpoint) != SQLITE_OK) ||
-        collect(stmt, sizeof(**out), job_from_row, &items, &count) != SQLITE_OK) {
+    if (store_prepare(st, sql, &stmt) != SQLITE_OK ||
+        (endpoint != NULL && store_bind_text(stmt, 1, endpoint) != SQLITE_OK) ||
+        store_collect(stmt, sizeof(**out), job_from_row, &items, &count) != SQLITE_OK) {
         if (endpoint != NULL)
             rc = store_fail(st->db, err, "list jobs of batch endpoint '%s'", endpoint);
         else
@@ -589,11 +531,12 @@ int store_job_set_status(struct store *st, const char *id, const char *status, c
         "WHERE id = ?1";
     sqlite3_stmt *stmt = NULL;
     int rc;
-    if ((rc = require(id, "job id", err)) != 0 || (rc = check_job_status(id, status, err)) != 0)
+    if ((rc = store_require(id, "job id", err)) != 0 ||
+        (rc = check_job_status(id, status, err)) != 0)
         return rc;
-    if (prepare(st, sql, &stmt) != SQLITE_OK || bind_text(stmt, 1, id) != SQLITE_OK ||
-        bind_text(stmt, 2, status) != SQLITE_OK ||
-        bind_text(stmt, 3, reason != NULL ? reason : "") != SQLITE_OK ||
+    if (store_prepare(st, sql, &stmt) != SQLITE_OK || store_bind_text(stmt, 1, id) != SQLITE_OK ||
+        store_bind_text(stmt, 2, status) != SQLITE_OK ||
+        store_bind_text(stmt, 3, reason != NULL ? reason : "") != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 4, inf_unix_now()) != SQLITE_OK ||
         sqlite3_step(stmt) != SQLITE_DONE)
         rc = store_fail(st->db, err, "set status of job '%s'", id);
@@ -606,7 +549,7 @@ int store_job_set_status(struct store *st, const char *id, const char *status, c
 int store_job_delete(struct store *st, const char *id, struct inf_err *err)
 {
     int rc;
-    if ((rc = require(id, "job id", err)) != 0)
+    if ((rc = store_require(id, "job id", err)) != 0)
         return rc;
     /* The ledger goes with it: ON DELETE CASCADE. */
     if (run(st, "DELETE FROM jobs WHERE id = ?1", id, NULL) != SQLITE_DONE)
@@ -648,16 +591,16 @@ static void minibatch_from_row(sqlite3_stmt *stmt, void *dst)
 {
     struct store_minibatch *m = dst;
     m->idx = sqlite3_column_int64(stmt, 0);
-    m->files_json = column_dup(stmt, 1);
+    m->files_json = store_column_dup(stmt, 1);
     m->nfiles = sqlite3_column_int64(stmt, 2);
-    m->status = column_dup(stmt, 3);
+    m->status = store_column_dup(stmt, 3);
     m->attempts = sqlite3_column_int(stmt, 4);
     m->rows = sqlite3_column_int64(stmt, 5);
     m->succeeded = sqlite3_column_int64(stmt, 6);
     m->failed = sqlite3_column_int64(stmt, 7);
-    m->error = column_dup(stmt, 8);
+    m->error = store_column_dup(stmt, 8);
     m->bytes = sqlite3_column_int64(stmt, 9);
-    m->segment = column_dup(stmt, 10);
+    m->segment = store_column_dup(stmt, 10);
     m->offset = sqlite3_column_int64(stmt, 11);
 }
 
@@ -687,7 +630,7 @@ static int check_plan(const char *id, const char *const *files_json, const int64
 static int ledger_size(struct store *st, int64_t seq, int64_t *count)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = prepare(st, "SELECT count(*) FROM job_minibatches WHERE job = ?1", &stmt);
+    int rc = store_prepare(st, "SELECT count(*) FROM job_minibatches WHERE job = ?1", &stmt);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(stmt, 1, seq);
     if (rc == SQLITE_OK)
@@ -707,10 +650,10 @@ int store_job_plan(struct store *st, const char *id, const char *const *files_js
     int64_t seq = 0;
     int64_t planned = 0;
     int rc;
-    if ((rc = require(id, "job id", err)) != 0 ||
+    if ((rc = store_require(id, "job id", err)) != 0 ||
         (rc = check_plan(id, files_json, nfiles, n, err)) != 0)
         return rc;
-    if (begin(st) != SQLITE_OK)
+    if (store_begin(st) != SQLITE_OK)
         return store_fail(st->db, err, "plan job '%s': begin", id);
     int found = job_seq(st, id, &seq);
     if (found == SQLITE_DONE) {
@@ -727,13 +670,14 @@ int store_job_plan(struct store *st, const char *id, const char *const *files_js
         goto fail;
     }
     /* One statement for all rows: bindings survive sqlite3_reset(). */
-    if (prepare(st, sql, &stmt) != SQLITE_OK || sqlite3_bind_int64(stmt, 1, seq) != SQLITE_OK) {
+    if (store_prepare(st, sql, &stmt) != SQLITE_OK ||
+        sqlite3_bind_int64(stmt, 1, seq) != SQLITE_OK) {
         rc = store_fail(st->db, err, "plan job '%s'", id);
         goto fail;
     }
     for (size_t i = 0; i < n; i++) {
         if (sqlite3_bind_int64(stmt, 2, (int64_t)i) != SQLITE_OK ||
-            bind_text(stmt, 3, files_json[i]) != SQLITE_OK ||
+            store_bind_text(stmt, 3, files_json[i]) != SQLITE_OK ||
             sqlite3_bind_int64(stmt, 4, nfiles[i]) != SQLITE_OK ||
             sqlite3_step(stmt) != SQLITE_DONE) {
             rc = store_fail(st->db, err, "plan job '%s': mini-batch %zu", id, i);
@@ -743,7 +687,7 @@ int store_job_plan(struct store *st, const char *id, const char *const *files_js
     }
     sqlite3_finalize(stmt);
     stmt = NULL;
-    if (commit(st) != SQLITE_OK) {
+    if (store_commit(st) != SQLITE_OK) {
         rc = store_fail(st->db, err, "plan job '%s': commit", id);
         goto fail;
     }
@@ -769,15 +713,15 @@ int store_job_minibatches(struct store *st, const char *id, struct store_minibat
         return inf_err_set(err, INF_EINVAL, "store: list mini-batches: no result pointer given");
     *out = NULL;
     *n = 0;
-    if ((rc = require(id, "job id", err)) != 0)
+    if ((rc = store_require(id, "job id", err)) != 0)
         return rc;
     /* A job deleted between the two statements reads as an empty ledger. */
     int found = job_seq(st, id, &seq);
     if (found == SQLITE_DONE)
         return job_not_found(id, err);
-    if (found != SQLITE_ROW || prepare(st, sql, &stmt) != SQLITE_OK ||
+    if (found != SQLITE_ROW || store_prepare(st, sql, &stmt) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 1, seq) != SQLITE_OK ||
-        collect(stmt, sizeof(**out), minibatch_from_row, &items, &count) != SQLITE_OK) {
+        store_collect(stmt, sizeof(**out), minibatch_from_row, &items, &count) != SQLITE_OK) {
         rc = store_fail(st->db, err, "list mini-batches of job '%s'", id);
         store_minibatch_list_free(items, count);
     } else {
@@ -800,7 +744,7 @@ static int minibatch_miss(struct store *st, const char *what, const char *id, in
     sqlite3_stmt *stmt = NULL;
     int rc;
     int step = SQLITE_ERROR;
-    if (prepare(st, sql, &stmt) == SQLITE_OK && bind_text(stmt, 1, id) == SQLITE_OK &&
+    if (store_prepare(st, sql, &stmt) == SQLITE_OK && store_bind_text(stmt, 1, id) == SQLITE_OK &&
         sqlite3_bind_int64(stmt, 2, idx) == SQLITE_OK)
         step = sqlite3_step(stmt);
     if (step == SQLITE_DONE)
@@ -831,7 +775,7 @@ static int update_pending(struct store *st, sqlite3_stmt *stmt, int bound, const
         return rc;
     }
     /* One transaction, so a miss is diagnosed against the state it missed. */
-    if (begin(st) != SQLITE_OK) {
+    if (store_begin(st) != SQLITE_OK) {
         rc = store_fail(st->db, err, "%s mini-batch %lld of job '%s': begin", what, (long long)idx,
                         id);
         sqlite3_finalize(stmt);
@@ -847,7 +791,7 @@ static int update_pending(struct store *st, sqlite3_stmt *stmt, int bound, const
     }
     sqlite3_finalize(stmt);
     stmt = NULL;
-    if (commit(st) != SQLITE_OK) {
+    if (store_commit(st) != SQLITE_OK) {
         rc = store_fail(st->db, err, "%s mini-batch %lld of job '%s': commit", what, (long long)idx,
                         id);
         goto fail;
@@ -891,13 +835,14 @@ int store_job_minibatch_retry(struct store *st, const char *id, int64_t idx, int
         "UPDATE job_minibatches SET attempts = ?3, error = ?4 " PENDING_MINIBATCH;
     sqlite3_stmt *stmt = NULL;
     int rc;
-    if ((rc = require(id, "job id", err)) != 0 ||
+    if ((rc = store_require(id, "job id", err)) != 0 ||
         (rc = check_counts("retry", id, idx, attempts, 0, 0, 0, err)) != 0)
         return rc;
-    int bound = prepare(st, sql, &stmt) == SQLITE_OK && bind_text(stmt, 1, id) == SQLITE_OK &&
+    int bound = store_prepare(st, sql, &stmt) == SQLITE_OK &&
+                store_bind_text(stmt, 1, id) == SQLITE_OK &&
                 sqlite3_bind_int64(stmt, 2, idx) == SQLITE_OK &&
                 sqlite3_bind_int(stmt, 3, attempts) == SQLITE_OK &&
-                bind_text(stmt, 4, error != NULL ? error : "") == SQLITE_OK;
+                store_bind_text(stmt, 4, error != NULL ? error : "") == SQLITE_OK;
     return update_pending(st, stmt, bound, "retry", id, idx, err);
 }
 
@@ -909,7 +854,7 @@ int store_job_minibatch_finish(struct store *st, const char *id, int64_t idx,
         "failed = ?7, error = ?8, segment = ?9, seg_offset = ?10, bytes = ?11 " PENDING_MINIBATCH;
     sqlite3_stmt *stmt = NULL;
     int rc;
-    if ((rc = require(id, "job id", err)) != 0 ||
+    if ((rc = store_require(id, "job id", err)) != 0 ||
         (rc = check_counts("finish", id, idx, end->attempts, end->rows, end->succeeded, end->failed,
                            err)) != 0)
         return rc;
@@ -925,15 +870,16 @@ int store_job_minibatch_finish(struct store *st, const char *id, int64_t idx,
                            "or '%s'",
                            (long long)idx, id, status != NULL ? status : "", MINIBATCH_DONE,
                            MINIBATCH_FAILED);
-    int bound = prepare(st, sql, &stmt) == SQLITE_OK && bind_text(stmt, 1, id) == SQLITE_OK &&
+    int bound = store_prepare(st, sql, &stmt) == SQLITE_OK &&
+                store_bind_text(stmt, 1, id) == SQLITE_OK &&
                 sqlite3_bind_int64(stmt, 2, idx) == SQLITE_OK &&
-                bind_text(stmt, 3, status) == SQLITE_OK &&
+                store_bind_text(stmt, 3, status) == SQLITE_OK &&
                 sqlite3_bind_int(stmt, 4, end->attempts) == SQLITE_OK &&
                 sqlite3_bind_int64(stmt, 5, end->rows) == SQLITE_OK &&
                 sqlite3_bind_int64(stmt, 6, end->succeeded) == SQLITE_OK &&
                 sqlite3_bind_int64(stmt, 7, end->failed) == SQLITE_OK &&
-                bind_text(stmt, 8, end->error != NULL ? end->error : "") == SQLITE_OK &&
-                bind_text(stmt, 9, end->segment != NULL ? end->segment : "") == SQLITE_OK &&
+                store_bind_text(stmt, 8, end->error != NULL ? end->error : "") == SQLITE_OK &&
+                store_bind_text(stmt, 9, end->segment != NULL ? end->segment : "") == SQLITE_OK &&
                 sqlite3_bind_int64(stmt, 10, end->offset) == SQLITE_OK &&
                 sqlite3_bind_int64(stmt, 11, end->bytes) == SQLITE_OK;
     return update_pending(st, stmt, bound, "finish", id, idx, err);
@@ -946,10 +892,10 @@ int store_job_minibatch_reset(struct store *st, const char *id, int64_t idx, str
                               "failed = 0 "
                               "WHERE job = (SELECT seq FROM jobs WHERE id = ?1) AND idx = ?2";
     sqlite3_stmt *stmt = NULL;
-    int rc = require(id, "job id", err);
+    int rc = store_require(id, "job id", err);
     if (rc != 0)
         return rc;
-    if (prepare(st, sql, &stmt) != SQLITE_OK || bind_text(stmt, 1, id) != SQLITE_OK ||
+    if (store_prepare(st, sql, &stmt) != SQLITE_OK || store_bind_text(stmt, 1, id) != SQLITE_OK ||
         sqlite3_bind_int64(stmt, 2, idx) != SQLITE_OK || sqlite3_step(stmt) != SQLITE_DONE)
         rc = store_fail(st->db, err, "reset mini-batch %lld of job '%s'", (long long)idx, id);
     else if (sqlite3_changes(st->db) == 0)
