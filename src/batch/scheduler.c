@@ -490,7 +490,9 @@ static void on_set_event(struct instance_set *set, const struct set_report *r, v
     case SET_FAILED:
         if (job == NULL || job->phase != PH_STARTING)
             return;
-        finish_job(job, JOB_FAILED, "the deployment's instances did not start: %s", r->message);
+        /* reason ends with the instance log's tail: the script's error */
+        finish_job(job, JOB_FAILED, "the deployment's instances did not start: %s",
+                   r->reason != NULL ? r->reason : r->message);
         return;
     }
 }
@@ -511,6 +513,13 @@ static void start_instances(struct job *job)
     inf_strv_push(&argv, inf_strdup("--batch"));
     inf_strv_push(&argv, inf_asprintf("--timeout-ms=%lld", (long long)job->timeout_ms));
     inf_strv_push(&argv, inf_asprintf("--worker-count=%d", job->concurrency));
+    char tag[128];
+    snprintf(tag, sizeof(tag), "job-%s", job->id);
+    char *conda = deploy_conda_file(srv, dep, tag);
+    if (conda != NULL) {
+        inf_strv_push(&argv, inf_strdup("--conda-file"));
+        inf_strv_push(&argv, conda);
+    }
     inf_strv_push(&argv, inf_strdup("--process-log-dir"));
     inf_strv_push(&argv, inf_asprintf("%s/logs/user/instance-{index}", job->dir));
     char *out_dir = inf_strdup(job->output_file);

@@ -259,19 +259,18 @@ static int worker_count(const json_t *spec)
     return c < 1 ? 1 : c > 64 ? 64 : (int)c;
 }
 
-/* Writes the conda file the spec carries inline to a file the worker reads;
- * returns its path (heap) or NULL when there is none. Rewritten at every
- * start from the store, so no fsync is needed. */
-static char *write_conda_file(const struct server *srv, const struct deployment *d)
+char *deploy_conda_file(const struct server *srv, const json_t *spec, const char *tag)
 {
     const char *text =
-        json_string_value(json_object_get(json_object_get(d->spec, "environment"), "conda_file"));
+        json_string_value(json_object_get(json_object_get(spec, "environment"), "conda_file"));
     if (text == NULL)
         return NULL;
-    char *path = inf_asprintf("%s/%s.%s.%lld.conda.yml", srv->run_dir, d->ep->name, d->name,
-                              (long long)d->generation);
+    char *path = inf_asprintf("%s/%s.conda.yml", srv->run_dir, tag);
     FILE *f = fopen(path, "we");
-    if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
+    int ok = f != NULL && fputs(text, f) >= 0;
+    if (f != NULL && fclose(f) != 0)
+        ok = 0;
+    if (!ok) {
         inf_error("deployment.conda_file", "path=%s error=\"%s\"", path, inf_strerror(errno));
         free(path);
         return NULL;
@@ -359,7 +358,9 @@ void deploy_start(struct server *srv, struct deployment *d)
     inf_strv_push(
         &argv, inf_asprintf("--timeout-ms=%lld", (long long)scoring_timeout_ms(d->spec, timeout)));
     inf_strv_push(&argv, inf_asprintf("--worker-count=%d", worker_count(d->spec)));
-    char *conda = write_conda_file(srv, d);
+    char tag[160];
+    snprintf(tag, sizeof(tag), "%s.%s.%lld", d->ep->name, d->name, (long long)d->generation);
+    char *conda = deploy_conda_file(srv, d->spec, tag);
     if (conda != NULL) {
         inf_strv_push(&argv, inf_strdup("--conda-file"));
         inf_strv_push(&argv, conda);

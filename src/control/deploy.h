@@ -26,6 +26,13 @@ struct deployment;
 void deploy_worker_command(const struct server *srv, const json_t *spec, const char *endpoint,
                            const char *name, struct inf_strv *argv, struct inf_strv *env);
 
+/* Writes the conda file a deployment spec carries inline
+ * (environment.conda_file) to <run_dir>/<tag>.conda.yml for the worker's
+ * --conda-file check; returns its path (heap) or NULL when the spec has
+ * none or it cannot be written (logged). Rewritten at every start from the
+ * store, so no fsync. */
+char *deploy_conda_file(const struct server *srv, const json_t *spec, const char *tag);
+
 /* Starts instances for d's current spec and generation. */
 void deploy_start(struct server *srv, struct deployment *d);
 /* Stops every instance of d (serving and starting); d may be freed after. */

@@ -188,6 +188,24 @@ inferd job download -n "$J" --download-path "$TEST_TMP/sum-dl" >/dev/null 2>&1
 check_eq "the script's own files are the outputs" "100" "$(ls "$TEST_TMP/sum-dl/named-outputs/score/" 2>/dev/null | grep -c '\.len$')"
 check_eq "and no predictions file" "no" "$(test -e "$TEST_TMP/sum-dl/named-outputs/score/predictions.csv" && echo yes || echo no)"
 
+# ---- a conda file is checked as for online deployments ----
+printf 'name: conda\nendpoint_name: files-batch\ncode_configuration:\n  code: code/\n  scoring_script: score.py\nenvironment:\n  conda_file: conda.yml\n' > "$TEST_TMP/conda-dep.yml"
+printf 'dependencies:\n  - python=3.11\n  - pip:\n    - no-such-package-xyz==1.0\n' > "$TEST_TMP/conda.yml"
+check "a deployment with a conda file" inferd batch-deployment create -f "$TEST_TMP/conda-dep.yml"
+J=$(inferd batch-endpoint invoke -n files-batch --deployment-name conda --input "$TEST_TMP/many/tables" | jq -r .name)
+inferd job stream -n "$J" >/dev/null 2>&1
+check_eq "a job whose packages are missing fails" "Failed" "$(job_field "$J" .status)"
+check_match "naming the package" "no-such-package-xyz" "$(job_field "$J" .reason)"
+
+printf 'def init():\n    raise ValueError("the model file is corrupt")\ndef run(mini_batch):\n    return mini_batch\n' > "$TEST_TMP/code/broken_init.py"
+printf 'name: broken\nendpoint_name: files-batch\ncode_configuration:\n  code: code/\n  scoring_script: broken_init.py\n' > "$TEST_TMP/broken.yml"
+check "a deployment whose init() raises" inferd batch-deployment create -f "$TEST_TMP/broken.yml"
+J=$(inferd batch-endpoint invoke -n files-batch --deployment-name broken --input "$TEST_TMP/many/tables" | jq -r .name)
+inferd job stream -n "$J" >/dev/null 2>&1
+check_eq "fails its job" "Failed" "$(job_field "$J" .status)"
+check_match "with the script's error in the reason" "ValueError: the model file is corrupt" \
+    "$(job_field "$J" .reason)"
+
 # ---- endpoint tokens ----
 T=$(inferd batch-endpoint get-credentials -n files-batch | jq -r .accessToken)
 out=$(curl -s -w '\n%{http_code}' -H "Authorization: Bearer $T" -H 'Content-Type: application/json' \
