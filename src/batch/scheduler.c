@@ -104,7 +104,15 @@ struct job {
     struct call *calls;
     int in_flight;
     int tasks; /* store tasks not completed */
-    int holds; /* capacity slots held */
+    /* Finished mini-batches not yet handed to the store thread: they wait
+     * while a ledger write of the job is in flight, then go together in one
+     * transaction. */
+    struct store_minibatch_end *ledger;
+    int64_t *ledger_idx;
+    size_t nledger, ledger_cap;
+    struct inf_buf ledger_log; /* their error.txt lines */
+    int ledger_writing;        /* ledger tasks in flight */
+    int holds;                 /* capacity slots held */
     uint64_t unavailable_since_ms;
 };
 
@@ -145,13 +153,14 @@ struct job_task {
     char *id;
     int64_t idx;
     int attempts;
-    int64_t rows, succeeded, failed;
-    char *segment; /* a finished mini-batch's rows: segment, offset, bytes */
-    int64_t offset, bytes;
+    int64_t rows, failed; /* plan: sums over the ledger */
     char status[16];
     char *text; /* reason, error or log text */
     char *path; /* a file to append `log` to */
     char *log;
+    struct store_minibatch_end *ends; /* ledger writes (owned, with their strings) */
+    int64_t *ends_idx;
+    size_t nends;
     /* results */
     struct minibatch *mbs;
     size_t nmb;
@@ -165,13 +174,23 @@ static void task_work(struct pool_task *task, struct store *st)
     t->work(t, st);
 }
 
+static void ends_free(struct store_minibatch_end *ends, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)ends[i].segment);
+        free((char *)ends[i].error);
+    }
+    free(ends);
+}
+
 static void task_free(struct job_task *t)
 {
+    ends_free(t->ends, t->nends);
+    free(t->ends_idx);
     for (size_t i = 0; i < t->nmb; i++)
         json_decref(t->mbs[i].files);
     free(t->mbs);
     free(t->id);
-    free(t->segment);
     free(t->text);
     free(t->path);
     free(t->log);
@@ -180,6 +199,9 @@ static void task_free(struct job_task *t)
 
 static void job_free(struct job *job)
 {
+    ends_free(job->ledger, job->nledger);
+    free(job->ledger_idx);
+    inf_buf_fini(&job->ledger_log);
     for (size_t i = 0; i < job->nmb; i++)
         json_decref(job->mbs[i].files);
     free(job->mbs);
@@ -235,11 +257,20 @@ static struct job_task *task_new(struct job *job, void (*work)(struct job_task *
     return t;
 }
 
-static void task_submit(struct job_task *t)
+static void task_submit_now(struct job_task *t)
 {
     t->job->tasks++;
     t->job->sch->tasks++;
     pool_submit(t->job->sch->srv->pool, &t->task);
+}
+
+static void ledger_flush(struct job *job);
+
+/* Queues t after the job's pending ledger writes, so it sees them. */
+static void task_submit(struct job_task *t)
+{
+    ledger_flush(t->job);
+    task_submit_now(t);
 }
 
 static void append_log(struct job_task *t)
@@ -581,24 +612,69 @@ static void abandon_calls(struct job *job)
     }
 }
 
-static void finish_work(struct job_task *t, struct store *st)
+static void ledger_work(struct job_task *t, struct store *st)
 {
     append_log(t);
-    struct store_minibatch_end end = {
-        .status = t->status,
-        .attempts = t->attempts,
-        .rows = t->rows,
-        .succeeded = t->succeeded,
-        .failed = t->failed,
-        .segment = t->segment,
-        .offset = t->offset,
-        .bytes = t->bytes,
-        .error = t->text,
-    };
-    int rc = store_job_minibatch_finish(st, t->id, t->idx, &end, &t->err);
-    if (rc != 0)
-        inf_error("job.minibatch_not_saved", "job=%s mini_batch=%lld error=\"%s\"", t->id,
-                  (long long)t->idx, t->err.msg);
+    if (t->nends > 0 &&
+        store_job_minibatch_finish_many(st, t->id, t->ends_idx, t->ends, t->nends, &t->err) != 0)
+        inf_error("job.minibatch_not_saved", "job=%s mini_batches=%zu error=\"%s\"", t->id,
+                  t->nends, t->err.msg);
+}
+
+static void ledger_after(struct job_task *t)
+{
+    struct job *job = t->job;
+    job->ledger_writing--;
+    if (job->ledger_writing == 0)
+        ledger_flush(job);
+}
+
+/* Hands the job's pending finishes (and their error lines) to the store
+ * thread in one task. */
+static void ledger_flush(struct job *job)
+{
+    if (job->nledger == 0 && job->ledger_log.len == 0)
+        return;
+    struct job_task *t = task_new(job, ledger_work, ledger_after);
+    t->ends = job->ledger;
+    t->ends_idx = job->ledger_idx;
+    t->nends = job->nledger;
+    job->ledger = NULL;
+    job->ledger_idx = NULL;
+    job->nledger = job->ledger_cap = 0;
+    if (job->ledger_log.len > 0) {
+        t->path = error_log_path(job);
+        t->log = inf_strdup(job->ledger_log.data);
+        inf_buf_reset(&job->ledger_log);
+    }
+    job->ledger_writing++;
+    task_submit_now(t);
+}
+
+/* Records a finish for the store: at once when no ledger write of the job
+ * is in flight, else with the next one. Copies end's strings and log. */
+static void ledger_add(struct job *job, int64_t idx, const struct store_minibatch_end *end,
+                       const char *log)
+{
+    if (job->nledger == job->ledger_cap) {
+        job->ledger_cap = job->ledger_cap ? job->ledger_cap * 2 : 16;
+        job->ledger = inf_realloc(job->ledger, job->ledger_cap * sizeof(*job->ledger));
+        job->ledger_idx = inf_realloc(job->ledger_idx, job->ledger_cap * sizeof(int64_t));
+    }
+    struct store_minibatch_end *e = &job->ledger[job->nledger];
+    *e = *end;
+    e->segment = end->segment != NULL ? inf_strdup(end->segment) : NULL;
+    e->error = inf_strdup(end->error != NULL ? end->error : "");
+    e->status = strcmp(end->status, MINIBATCH_DONE) == 0 ? MINIBATCH_DONE : MINIBATCH_FAILED;
+    job->ledger_idx[job->nledger++] = idx;
+    if (log != NULL) {
+        if (job->ledger_log.max == 0)
+            inf_buf_init(&job->ledger_log, (size_t)64 << 20);
+        if (inf_buf_append(&job->ledger_log, log, strlen(log)) != 0)
+            inf_warn("job.log_dropped", "job=%s bytes=%zu", job->id, strlen(log));
+    }
+    if (job->ledger_writing == 0)
+        ledger_flush(job);
 }
 
 static void retry_work(struct job_task *t, struct store *st)
@@ -623,22 +699,10 @@ static void mb_finished(struct job *job, struct minibatch *mb,
         job->failed++;
     }
     job->files_failed += end->failed;
-    struct job_task *t = task_new(job, finish_work, NULL);
-    t->idx = mb->idx;
-    snprintf(t->status, sizeof(t->status), "%s", end->status);
-    t->attempts = mb->attempts;
-    t->rows = end->rows;
-    t->succeeded = end->succeeded;
-    t->failed = end->failed;
-    t->segment = end->segment != NULL ? inf_strdup(end->segment) : NULL;
-    t->offset = end->offset;
-    t->bytes = end->bytes;
-    t->text = inf_strdup(end->error != NULL ? end->error : "");
-    if (log != NULL) {
-        t->path = error_log_path(job);
-        t->log = log;
-    }
-    task_submit(t);
+    struct store_minibatch_end e = *end;
+    e.attempts = mb->attempts;
+    ledger_add(job, mb->idx, &e, log);
+    free(log);
     if (job->error_threshold >= 0 && job->files_failed > job->error_threshold) {
         finish_job(job, JOB_FAILED,
                    "%lld failed file(s) exceed error_threshold %lld; see logs/user/error.txt",

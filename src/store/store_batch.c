@@ -846,17 +846,13 @@ int store_job_minibatch_retry(struct store *st, const char *id, int64_t idx, int
     return update_pending(st, stmt, bound, "retry", id, idx, err);
 }
 
-int store_job_minibatch_finish(struct store *st, const char *id, int64_t idx,
-                               const struct store_minibatch_end *end, struct inf_err *err)
+/* INF_EINVAL naming what is wrong with end, a finish of mini-batch idx. */
+static int check_end(const char *id, int64_t idx, const struct store_minibatch_end *end,
+                     struct inf_err *err)
 {
-    static const char sql[] =
-        "UPDATE job_minibatches SET status = ?3, attempts = ?4, rows = ?5, succeeded = ?6, "
-        "failed = ?7, error = ?8, segment = ?9, seg_offset = ?10, bytes = ?11 " PENDING_MINIBATCH;
-    sqlite3_stmt *stmt = NULL;
-    int rc;
-    if ((rc = store_require(id, "job id", err)) != 0 ||
-        (rc = check_counts("finish", id, idx, end->attempts, end->rows, end->succeeded, end->failed,
-                           err)) != 0)
+    int rc =
+        check_counts("finish", id, idx, end->attempts, end->rows, end->succeeded, end->failed, err);
+    if (rc != 0)
         return rc;
     if (end->offset < 0 || end->bytes < 0)
         return inf_err_set(err, INF_EINVAL,
@@ -870,19 +866,88 @@ int store_job_minibatch_finish(struct store *st, const char *id, int64_t idx,
                            "or '%s'",
                            (long long)idx, id, status != NULL ? status : "", MINIBATCH_DONE,
                            MINIBATCH_FAILED);
-    int bound = store_prepare(st, sql, &stmt) == SQLITE_OK &&
-                store_bind_text(stmt, 1, id) == SQLITE_OK &&
-                sqlite3_bind_int64(stmt, 2, idx) == SQLITE_OK &&
-                store_bind_text(stmt, 3, status) == SQLITE_OK &&
-                sqlite3_bind_int(stmt, 4, end->attempts) == SQLITE_OK &&
-                sqlite3_bind_int64(stmt, 5, end->rows) == SQLITE_OK &&
-                sqlite3_bind_int64(stmt, 6, end->succeeded) == SQLITE_OK &&
-                sqlite3_bind_int64(stmt, 7, end->failed) == SQLITE_OK &&
-                store_bind_text(stmt, 8, end->error != NULL ? end->error : "") == SQLITE_OK &&
-                store_bind_text(stmt, 9, end->segment != NULL ? end->segment : "") == SQLITE_OK &&
-                sqlite3_bind_int64(stmt, 10, end->offset) == SQLITE_OK &&
-                sqlite3_bind_int64(stmt, 11, end->bytes) == SQLITE_OK;
-    return update_pending(st, stmt, bound, "finish", id, idx, err);
+    return 0;
+}
+
+static int bind_end(sqlite3_stmt *stmt, const char *id, int64_t idx,
+                    const struct store_minibatch_end *end)
+{
+    return store_bind_text(stmt, 1, id) == SQLITE_OK &&
+                   sqlite3_bind_int64(stmt, 2, idx) == SQLITE_OK &&
+                   store_bind_text(stmt, 3, end->status) == SQLITE_OK &&
+                   sqlite3_bind_int(stmt, 4, end->attempts) == SQLITE_OK &&
+                   sqlite3_bind_int64(stmt, 5, end->rows) == SQLITE_OK &&
+                   sqlite3_bind_int64(stmt, 6, end->succeeded) == SQLITE_OK &&
+                   sqlite3_bind_int64(stmt, 7, end->failed) == SQLITE_OK &&
+                   store_bind_text(stmt, 8, end->error != NULL ? end->error : "") == SQLITE_OK &&
+                   store_bind_text(stmt, 9, end->segment != NULL ? end->segment : "") ==
+                       SQLITE_OK &&
+                   sqlite3_bind_int64(stmt, 10, end->offset) == SQLITE_OK &&
+                   sqlite3_bind_int64(stmt, 11, end->bytes) == SQLITE_OK
+               ? SQLITE_OK
+               : SQLITE_ERROR;
+}
+
+int store_job_minibatch_finish_many(struct store *st, const char *id, const int64_t *idx,
+                                    const struct store_minibatch_end *ends, size_t n,
+                                    struct inf_err *err)
+{
+    static const char sql[] =
+        "UPDATE job_minibatches SET status = ?3, attempts = ?4, rows = ?5, succeeded = ?6, "
+        "failed = ?7, error = ?8, segment = ?9, seg_offset = ?10, bytes = ?11 " PENDING_MINIBATCH;
+    int rc = store_require(id, "job id", err);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = check_end(id, idx[i], &ends[i], err);
+    if (rc != 0 || n == 0)
+        return rc;
+    /* One transaction: one lock and one WAL commit for the lot, and a miss
+     * is diagnosed against the state it missed. */
+    if (store_begin(st) != SQLITE_OK)
+        return store_fail(st->db, err, "finish mini-batch %lld%s of job '%s': begin",
+                          (long long)idx[0], n > 1 ? " and others" : "", id);
+    sqlite3_stmt *stmt = NULL;
+    if (store_prepare(st, sql, &stmt) != SQLITE_OK) {
+        rc = store_fail(st->db, err, "finish mini-batch %lld%s of job '%s'", (long long)idx[0],
+                        n > 1 ? " and others" : "", id);
+        goto fail;
+    }
+    int missed = 0;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_reset(stmt);
+        if (bind_end(stmt, id, idx[i], &ends[i]) != SQLITE_OK ||
+            sqlite3_step(stmt) != SQLITE_DONE) {
+            rc = store_fail(st->db, err, "finish mini-batch %lld of job '%s'", (long long)idx[i],
+                            id);
+            goto fail;
+        }
+        /* A miss does not undo the others: each finish stands alone. */
+        if (sqlite3_changes(st->db) == 0 && !missed) {
+            missed = minibatch_miss(st, "finish", id, idx[i], err);
+            if (missed == INF_ESTORE) {
+                rc = missed;
+                goto fail;
+            }
+        }
+    }
+    sqlite3_finalize(stmt);
+    stmt = NULL;
+    if (store_commit(st) != SQLITE_OK) {
+        rc = store_fail(st->db, err, "finish mini-batch %lld%s of job '%s': commit",
+                        (long long)idx[0], n > 1 ? " and others" : "", id);
+        goto fail;
+    }
+    return missed;
+
+fail:
+    sqlite3_finalize(stmt);
+    store_rollback(st->db);
+    return rc;
+}
+
+int store_job_minibatch_finish(struct store *st, const char *id, int64_t idx,
+                               const struct store_minibatch_end *end, struct inf_err *err)
+{
+    return store_job_minibatch_finish_many(st, id, &idx, end, 1, err);
 }
 
 int store_job_minibatch_reset(struct store *st, const char *id, int64_t idx, struct inf_err *err)

@@ -162,6 +162,14 @@ struct store_minibatch_end {
  * negative count. */
 int store_job_minibatch_finish(struct store *st, const char *id, int64_t idx,
                                const struct store_minibatch_end *end, struct inf_err *err);
+/* Finishes n pending mini-batches, idx[i] as ends[i] says, in one
+ * transaction (a server records finishes in batches). Arguments are checked
+ * first (INF_EINVAL, nothing written). A mini-batch that is not pending is
+ * skipped and reported (the first such as INF_ECONFLICT or INF_ENOTFOUND)
+ * while the others are written. */
+int store_job_minibatch_finish_many(struct store *st, const char *id, const int64_t *idx,
+                                    const struct store_minibatch_end *ends, size_t n,
+                                    struct inf_err *err);
 /* Puts a done mini-batch back to pending (its rows were lost, e.g. by a
  * power cut before they reached the disk): counts cleared, attempts
  * kept. INF_ENOTFOUND if absent; a pending one is left as it is. */

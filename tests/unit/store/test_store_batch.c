@@ -1013,6 +1013,52 @@ static void test_bytes_and_reset(void **state)
     assert_int_equal(store_job_minibatch_reset(st, "nope", 0, &err), INF_ENOTFOUND);
 }
 
+/* Finishing several mini-batches in one call: every pending one is
+ * written, a finished one is skipped and reported, a bad argument writes
+ * nothing. */
+static void test_finish_many(void **state)
+{
+    struct fixture *fx = *state;
+    struct store *st = open_store(fx);
+    struct inf_err err = {0};
+    struct store_minibatch *mbs = NULL;
+    size_t n = 0;
+    int64_t nfiles[] = {1, 1, 1, 1};
+    create_job(st, "j", "ep", JOB_RUNNING);
+    plan(st, "j", nfiles, 4);
+    finish(st, "j", 1, MINIBATCH_DONE, 1, 1, 0);
+
+    struct store_minibatch_end ends[3] = {
+        {.status = MINIBATCH_DONE, .attempts = 1, .rows = 2, .segment = "seg-1.csv", .bytes = 9},
+        {.status = MINIBATCH_DONE, .attempts = 1, .rows = 5},
+        {.status = MINIBATCH_FAILED, .attempts = 4, .failed = 1, .error = "boom"},
+    };
+    int64_t idx[3] = {0, 1, 2};
+    assert_int_equal(store_job_minibatch_finish_many(st, "j", idx, ends, 3, &err), INF_ECONFLICT);
+    assert_string_equal(err.msg, "mini-batch 1 of job 'j' is already done");
+    assert_int_equal(store_job_minibatches(st, "j", &mbs, &n, &err), 0);
+    assert_string_equal(mbs[0].status, MINIBATCH_DONE);
+    assert_string_equal(mbs[0].segment, "seg-1.csv");
+    assert_int_equal(mbs[0].bytes, 9);
+    assert_int_equal(mbs[1].rows, 1); /* untouched */
+    assert_string_equal(mbs[2].status, MINIBATCH_FAILED);
+    assert_string_equal(mbs[2].error, "boom");
+    assert_string_equal(mbs[3].status, MINIBATCH_PENDING);
+    store_minibatch_list_free(mbs, n);
+
+    /* one bad entry: nothing is written */
+    struct store_minibatch_end bad[2] = {
+        {.status = MINIBATCH_DONE, .attempts = 1},
+        {.status = "maybe", .attempts = 1},
+    };
+    int64_t idx2[2] = {3, 3};
+    assert_int_equal(store_job_minibatch_finish_many(st, "j", idx2, bad, 2, &err), INF_EINVAL);
+    assert_int_equal(store_job_minibatches(st, "j", &mbs, &n, &err), 0);
+    assert_string_equal(mbs[3].status, MINIBATCH_PENDING);
+    store_minibatch_list_free(mbs, n);
+    assert_int_equal(store_job_minibatch_finish_many(st, "j", idx2, bad, 0, &err), 0);
+}
+
 static void test_finish_once(void **state)
 {
     struct fixture *fx = *state;
@@ -1552,6 +1598,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_schema_version_3),
         T(test_bytes_and_reset),
+        T(test_finish_many),
         T(test_migrates_schema_2_keeping_online_data),
         T(test_endpoint_crud),
         T(test_endpoint_list_is_ordered),
