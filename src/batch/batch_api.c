@@ -234,12 +234,12 @@ static int authorised(struct bop *op, const char *ep)
 
 /* ---- batch endpoints ---- */
 
+/* The store's messages name what is missing ("batch endpoint 'x' not
+ * found", "deployment 'd' of batch endpoint 'x' not found", "job 'j' not
+ * found"): they are answered as they are. */
 static int load_endpoint(struct bop *op, struct store *st, struct store_batch_endpoint *e)
 {
-    int rc = store_batch_endpoint_get(st, op->ep, e, &op->err);
-    if (rc == INF_ENOTFOUND)
-        inf_err_set(&op->err, INF_ENOTFOUND, "batch endpoint '%s' not found", op->ep);
-    return rc;
+    return store_batch_endpoint_get(st, op->ep, e, &op->err);
 }
 
 static void endpoint_put_work(struct bop *op, struct store *st)
@@ -462,11 +462,7 @@ static void deployment_get_work(struct bop *op, struct store *st)
     store_batch_endpoint_fini(&e);
     if (op->dep[0] != '\0') {
         struct store_batch_deployment d;
-        int rc = store_batch_deployment_get(st, op->ep, op->dep, &d, &op->err);
-        if (rc == INF_ENOTFOUND)
-            inf_err_set(&op->err, INF_ENOTFOUND, "batch endpoint '%s' has no deployment '%s'",
-                        op->ep, op->dep);
-        if (rc == 0) {
+        if (store_batch_deployment_get(st, op->ep, op->dep, &d, &op->err) == 0) {
             op->reply = deployment_view(&d, default_of(ep_spec));
             store_batch_deployment_fini(&d);
         }
@@ -494,9 +490,6 @@ static void deployment_delete_work(struct bop *op, struct store *st)
     int rc = refuse_if_active(op, st, op->dep);
     if (rc == 0) {
         rc = store_batch_deployment_delete(st, op->ep, op->dep, &op->err);
-        if (rc == INF_ENOTFOUND)
-            inf_err_set(&op->err, INF_ENOTFOUND, "batch endpoint '%s' has no deployment '%s'",
-                        op->ep, op->dep);
     }
     if (rc == 0 && strcmp(default_of(ep_spec), op->dep) == 0) {
         json_object_set_new(json_object_get(ep_spec, "defaults"), "deployment_name",
@@ -726,12 +719,8 @@ static void invoke_work(struct bop *op, struct store *st)
     }
     struct store_batch_deployment d;
     int rc = store_batch_deployment_get(st, op->ep, dep, &d, &op->err);
-    if (rc != 0) {
-        if (rc == INF_ENOTFOUND)
-            inf_err_set(&op->err, INF_ENOTFOUND, "batch endpoint '%s' has no deployment '%s'",
-                        op->ep, dep);
+    if (rc != 0)
         goto done;
-    }
     snprintf(op->dep, sizeof(op->dep), "%s", d.name);
     dep_spec = json_loads(d.spec_json, 0, NULL);
     store_batch_deployment_fini(&d);
@@ -855,8 +844,6 @@ static void jobs_list_work(struct bop *op, struct store *st)
 static int load_job(struct bop *op, struct store *st, struct store_job *j)
 {
     int rc = store_job_get(st, op->job, j, &op->err);
-    if (rc == INF_ENOTFOUND)
-        inf_err_set(&op->err, INF_ENOTFOUND, "job '%s' not found", op->job);
     if (rc != 0)
         return rc;
     if (!authorised(op, j->endpoint)) {

@@ -74,8 +74,6 @@ struct call {
     struct upstream_call *up;
     char *body;
     uint64_t deadline_ms;
-    int starting;           /* inside upstream_start(), whose callback may run at once */
-    const char *sync_error; /* set when it did: the call failed to connect */
     struct call *next;
 };
 
@@ -87,8 +85,7 @@ struct job {
     json_t *spec;
     char status[16];
     enum phase phase;
-    char *end_status; /* decided terminal status while finishing, or NULL */
-    char *end_reason;
+    int ending; /* finish_job ran: the terminal status is decided */
     /* settings */
     int instances, concurrency, max_retries;
     int64_t timeout_ms, error_threshold;
@@ -123,14 +120,31 @@ struct scheduler {
     int tasks;
     int sets;
     int stopping;
-    h2o_timeout_t io_timeout;
-    h2o_http1client_ctx_t client_ctx;
+    struct upstream_ctx upstream; /* its own: mini-batches outlast the gateway's I/O timeout */
 };
 
 static void pump(struct scheduler *sch);
 static void dispatch(struct job *job);
 static void finish_job(struct job *job, const char *status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* 1 once more files failed than error_threshold tolerates (-1: any). */
+static int over_threshold(const struct job *job)
+{
+    return job->error_threshold >= 0 && job->files_failed > job->error_threshold;
+}
+
+/* Ends a job that has nothing more to run, or has failed too many files:
+ * Failed past error_threshold, else Completed. */
+static void finish_ran_all(struct job *job)
+{
+    if (over_threshold(job))
+        finish_job(job, JOB_FAILED,
+                   "%lld failed file(s) exceed error_threshold %lld; see logs/user/error.txt",
+                   (long long)job->files_failed, (long long)job->error_threshold);
+    else
+        finish_job(job, JOB_COMPLETED, "%s", "");
+}
 
 char *scheduler_job_dir(const struct server *srv, const char *id)
 {
@@ -209,8 +223,6 @@ static void job_free(struct job *job)
     free(job->id);
     free(job->endpoint);
     free(job->deployment);
-    free(job->end_status);
-    free(job->end_reason);
     free(job->dir);
     free(job->input_dir);
     free(job->output_file);
@@ -460,8 +472,7 @@ static void plan_after(struct job_task *t)
     inf_info("job.planned", "job=%s mini_batches=%zu finished=%lld", job->id, job->nmb,
              (long long)(job->done + job->failed));
     if (next_pending(job) == NULL) { /* resumed after its last mini-batch */
-        int failed = job->error_threshold >= 0 && job->files_failed > job->error_threshold;
-        finish_job(job, failed ? JOB_FAILED : JOB_COMPLETED, "%s", "");
+        finish_ran_all(job);
         return;
     }
     start_instances(job);
@@ -703,12 +714,8 @@ static void mb_finished(struct job *job, struct minibatch *mb,
     e.attempts = mb->attempts;
     ledger_add(job, mb->idx, &e, log);
     free(log);
-    if (job->error_threshold >= 0 && job->files_failed > job->error_threshold) {
-        finish_job(job, JOB_FAILED,
-                   "%lld failed file(s) exceed error_threshold %lld; see logs/user/error.txt",
-                   (long long)job->files_failed, (long long)job->error_threshold);
-        return;
-    }
+    if (over_threshold(job))
+        finish_ran_all(job);
 }
 
 /* An attempt failed: retry it, or fail the mini-batch when retries are
@@ -749,12 +756,6 @@ static void on_reply(const struct upstream_result *res, void *data)
     struct job *job = call->job;
     struct minibatch *mb = call->mb;
     call->up = NULL;
-    if (call->starting) {
-        /* A connect error reported from inside upstream_start(): dispatch()
-         * handles it once that returns. */
-        call->sync_error = res->error != NULL ? res->error : "connection failed";
-        return;
-    }
     json_t *body = res->status != 0 ? json_loadb(res->body.data, res->body.len, 0, NULL) : NULL;
     char why[ERROR_TEXT_MAX];
     why[0] = '\0';
@@ -853,27 +854,13 @@ static void dispatch(struct job *job)
         job->calls = call;
         job->in_flight++;
         mb->state = MB_RUNNING;
-        call->starting = 1;
-        struct upstream_call *up = upstream_start(&sch->client_ctx, &call->conn->pool, "POST",
-                                                  "/batch", "Content-Type: application/json\r\n",
-                                                  h2o_iovec_init(call->body, strlen(call->body)),
-                                                  REPLY_MAX_BYTES, on_reply, call);
-        call->starting = 0;
-        if (call->sync_error != NULL) {
-            char why[160];
-            snprintf(why, sizeof(why), "could not reach the instance: %s", call->sync_error);
-            call_unlink(call);
-            attempt_failed(job, mb, why);
-            if (job->phase != PH_RUNNING)
-                return;
-            continue;
-        }
-        call->up = up;
+        call->up = upstream_start(&sch->upstream, &call->conn->pool, "POST", "/batch",
+                                  "Content-Type: application/json\r\n",
+                                  h2o_iovec_init(call->body, strlen(call->body)), REPLY_MAX_BYTES,
+                                  on_reply, call);
     }
-    if (job->in_flight == 0 && next_pending(job) == NULL && job->end_status == NULL) {
-        int failed = job->error_threshold >= 0 && job->files_failed > job->error_threshold;
-        finish_job(job, failed ? JOB_FAILED : JOB_COMPLETED, "%s", "");
-    }
+    if (job->in_flight == 0 && next_pending(job) == NULL)
+        finish_ran_all(job);
 }
 
 /* ---- the end of a job ---- */
@@ -947,15 +934,14 @@ static void finalize_after(struct job_task *t)
  * the status). Idempotent: the first decision wins. */
 static void finish_job(struct job *job, const char *status, const char *fmt, ...)
 {
-    if (job->end_status != NULL)
+    if (job->ending)
         return;
     char reason[ERROR_TEXT_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
-    job->end_status = inf_strdup(status);
-    job->end_reason = inf_strdup(reason);
+    job->ending = 1;
     abandon_calls(job);
     release_set(job);
     if (job->holds > 0) { /* slots held for a set that never started */
@@ -1033,10 +1019,7 @@ struct scheduler *scheduler_new(struct server *srv, int capacity)
     struct scheduler *sch = inf_calloc(1, sizeof(*sch));
     sch->srv = srv;
     sch->capacity = capacity < 1 ? 1 : capacity;
-    h2o_loop_t *loop = srv->h2o_ctx.loop;
-    h2o_timeout_init(loop, &sch->io_timeout, IO_TIMEOUT_MS);
-    sch->client_ctx.loop = loop;
-    sch->client_ctx.io_timeout = &sch->io_timeout;
+    upstream_ctx_init(&sch->upstream, srv->h2o_ctx.loop, IO_TIMEOUT_MS);
     return sch;
 }
 
@@ -1049,7 +1032,7 @@ void scheduler_free(struct scheduler *sch)
         sch->jobs = job->next;
         job_free(job);
     }
-    h2o_timeout_dispose(sch->srv->h2o_ctx.loop, &sch->io_timeout);
+    upstream_ctx_dispose(&sch->upstream);
     free(sch);
 }
 
@@ -1115,7 +1098,7 @@ static struct job *find_job(const struct scheduler *sch, const char *id)
 int scheduler_cancel(struct scheduler *sch, const char *id, struct inf_err *err)
 {
     struct job *job = find_job(sch, id);
-    if (job == NULL || job->end_status != NULL)
+    if (job == NULL || job->ending)
         return inf_err_set(err, INF_ENOTFOUND, "job '%s' is not running or queued", id);
     finish_job(job, JOB_CANCELED, "canceled by a user request");
     return 0;

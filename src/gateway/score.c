@@ -162,7 +162,7 @@ static void mirror_start(struct score_ctx *c, struct endpoint *ep, struct deploy
     mc->headers = inf_strdup(c->headers);
     mc->start_us = inf_now_us();
     c->mirror = mc;
-    upstream_start(&c->srv->client_ctx, &mc->conn->pool, c->method, c->upstream_path, mc->headers,
+    upstream_start(&c->srv->upstream, &mc->conn->pool, c->method, c->upstream_path, mc->headers,
                    h2o_iovec_init(mc->body, len), MAX_RESPONSE_BYTES, on_mirror_answer, mc);
 }
 
@@ -354,7 +354,7 @@ static void dispatch(struct score_ctx *c)
     c->srv->in_flight++;
     metrics_in_flight(c->srv->metrics, c->endpoint, c->deployment, +1);
     c->forwarded_us = inf_now_us();
-    c->call = upstream_start(&c->srv->client_ctx, &c->conn->pool, c->method, c->upstream_path,
+    c->call = upstream_start(&c->srv->upstream, &c->conn->pool, c->method, c->upstream_path,
                              c->headers, c->req->entity, MAX_RESPONSE_BYTES, on_upstream, c);
 }
 

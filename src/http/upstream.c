@@ -11,7 +11,10 @@
 #include <string.h>
 
 struct upstream_call {
+    struct upstream_ctx *ctx;
     h2o_http1client_t *client;
+    int starting;                 /* inside upstream_start() */
+    h2o_timeout_entry_t deferred; /* reports a failure found while starting */
     char *head;
     h2o_iovec_t bufs[2];
     upstream_cb cb;
@@ -25,6 +28,12 @@ static void finish(struct upstream_call *call, const char *error)
     call->res.error = error;
     if (error != NULL)
         call->res.status = 0;
+    if (call->starting) {
+        /* h2o reports a refused connection before connect returns: the
+         * caller has not even stored the call yet. Report it later. */
+        h2o_timeout_link(call->ctx->client.loop, &call->ctx->zero, &call->deferred);
+        return;
+    }
     call->cb(&call->res, call->data);
     inf_buf_fini(&call->res.body);
     free(call->head);
@@ -99,12 +108,35 @@ static h2o_http1client_head_cb on_connect(h2o_http1client_t *client, const char 
     return on_head;
 }
 
-struct upstream_call *upstream_start(h2o_http1client_ctx_t *ctx, h2o_socketpool_t *pool,
+static void on_deferred(h2o_timeout_entry_t *entry)
+{
+    struct upstream_call *call = H2O_STRUCT_FROM_MEMBER(struct upstream_call, deferred, entry);
+    finish(call, call->res.error);
+}
+
+void upstream_ctx_init(struct upstream_ctx *ctx, h2o_loop_t *loop, uint64_t io_timeout_ms)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    h2o_timeout_init(loop, &ctx->io_timeout, io_timeout_ms);
+    h2o_timeout_init(loop, &ctx->zero, 0);
+    ctx->client.loop = loop;
+    ctx->client.io_timeout = &ctx->io_timeout;
+}
+
+void upstream_ctx_dispose(struct upstream_ctx *ctx)
+{
+    h2o_timeout_dispose(ctx->client.loop, &ctx->io_timeout);
+    h2o_timeout_dispose(ctx->client.loop, &ctx->zero);
+}
+
+struct upstream_call *upstream_start(struct upstream_ctx *ctx, h2o_socketpool_t *pool,
                                      const char *method, const char *path, const char *headers,
                                      h2o_iovec_t body, size_t max_body_bytes, upstream_cb cb,
                                      void *data)
 {
     struct upstream_call *call = inf_calloc(1, sizeof(*call));
+    call->ctx = ctx;
+    call->deferred.cb = on_deferred;
     call->cb = cb;
     call->data = data;
     inf_buf_init(&call->res.body, max_body_bytes);
@@ -112,12 +144,16 @@ struct upstream_call *upstream_start(h2o_http1client_ctx_t *ctx, h2o_socketpool_
                               method, path, body.len, headers != NULL ? headers : "");
     call->bufs[0] = h2o_iovec_init(call->head, strlen(call->head));
     call->bufs[1] = body;
-    h2o_http1client_connect_with_pool(&call->client, call, ctx, pool, on_connect);
+    call->starting = 1;
+    h2o_http1client_connect_with_pool(&call->client, call, &ctx->client, pool, on_connect);
+    call->starting = 0;
     return call;
 }
 
 void upstream_cancel(struct upstream_call *call)
 {
+    if (h2o_timeout_is_linked(&call->deferred))
+        h2o_timeout_unlink(&call->deferred);
     if (call->client != NULL)
         h2o_http1client_cancel(call->client);
     inf_buf_fini(&call->res.body);

@@ -351,9 +351,7 @@ static void setup_http(struct server *srv)
     srv->accept_ctx.ctx = &srv->h2o_ctx;
     srv->accept_ctx.hosts = srv->h2o_config.hosts;
     srv->queue = h2o_multithread_create_queue(srv->h2o_ctx.loop);
-    h2o_timeout_init(srv->h2o_ctx.loop, &srv->io_timeout, UPSTREAM_IO_TIMEOUT_MS);
-    srv->client_ctx.loop = srv->h2o_ctx.loop;
-    srv->client_ctx.io_timeout = &srv->io_timeout;
+    upstream_ctx_init(&srv->upstream, srv->h2o_ctx.loop, UPSTREAM_IO_TIMEOUT_MS);
 }
 
 static void reap_children(struct server *srv)
@@ -447,7 +445,7 @@ static void server_free(struct server *srv)
     pool_free(srv->pool);
     if (srv->queue != NULL) {
         h2o_loop_t *loop = srv->h2o_ctx.loop;
-        h2o_timeout_dispose(loop, &srv->io_timeout);
+        upstream_ctx_dispose(&srv->upstream);
         h2o_context_dispose(&srv->h2o_ctx);
         h2o_multithread_destroy_queue(srv->queue);
 #if H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR <= 2
@@ -499,7 +497,7 @@ int serve_main(int argc, char **argv)
     srv.pool = pool_new(srv.queue, srv.db_path, &err);
     if (srv.pool == NULL)
         goto fail;
-    srv.supervisor = supervisor_new(srv.h2o_ctx.loop, &srv.client_ctx, srv.exe_path, srv.run_dir);
+    srv.supervisor = supervisor_new(srv.h2o_ctx.loop, &srv.upstream, srv.exe_path, srv.run_dir);
     srv.control = control_new(&srv);
     if (open_listener(&srv, &err) != 0)
         goto fail;

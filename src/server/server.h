@@ -15,6 +15,7 @@
 
 #include "artifact/artifact.h"
 #include "control/registry.h"
+#include "http/upstream.h"
 #include "gateway/auth.h"
 
 struct pool;
@@ -52,8 +53,7 @@ struct server {
     h2o_accept_ctx_t accept_ctx;
     struct listener *listener;
     h2o_multithread_queue_t *queue;
-    h2o_timeout_t io_timeout;
-    h2o_http1client_ctx_t client_ctx;
+    struct upstream_ctx upstream; /* calls to instances (http/upstream.c) */
     struct pool *pool;
     struct registry registry;
     struct supervisor *supervisor;

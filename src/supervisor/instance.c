@@ -79,7 +79,7 @@ struct instance_set {
 
 struct supervisor {
     h2o_loop_t *loop;
-    h2o_http1client_ctx_t *client_ctx;
+    struct upstream_ctx *upstream;
     char *exe_path;
     char *run_dir;
     struct instance_set *sets;
@@ -88,12 +88,12 @@ struct supervisor {
 
 /* Events are delivered from supervisor_tick so callbacks never re-enter the
  * caller that triggered them. */
-struct supervisor *supervisor_new(h2o_loop_t *loop, h2o_http1client_ctx_t *client_ctx,
+struct supervisor *supervisor_new(h2o_loop_t *loop, struct upstream_ctx *upstream,
                                   const char *exe_path, const char *run_dir)
 {
     struct supervisor *sup = inf_calloc(1, sizeof(*sup));
     sup->loop = loop;
-    sup->client_ctx = client_ctx;
+    sup->upstream = upstream;
     sup->exe_path = inf_strdup(exe_path);
     sup->run_dir = inf_strdup(run_dir);
     return sup;
@@ -434,13 +434,8 @@ static void probe_start(struct instance_probe *p, uint64_t now)
     p->conn = inst->conn;
     p->conn->users++;
     p->started_ms = now;
-    p->call = NULL;
-    struct upstream_call *call =
-        upstream_start(inst->set->sup->client_ctx, &p->conn->pool, "GET", path, "",
-                       h2o_iovec_init(NULL, 0), PROBE_BODY_BYTES, probe_done, p);
-    /* A refused connection is reported before upstream_start returns. */
-    if (probe_in_flight(p))
-        p->call = call;
+    p->call = upstream_start(inst->set->sup->upstream, &p->conn->pool, "GET", path, "",
+                             h2o_iovec_init(NULL, 0), PROBE_BODY_BYTES, probe_done, p);
 }
 
 /* Starts a due probe, or fails one that ran out of time. */

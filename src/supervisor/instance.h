@@ -59,6 +59,7 @@ enum probe_change {
 enum probe_kind { PROBE_LIVENESS, PROBE_READINESS };
 
 struct upstream_call;
+struct upstream_ctx;
 
 /* One kind of probe on one instance: at most one call in flight. */
 struct instance_probe {
@@ -139,8 +140,8 @@ struct instance_spec {
 
 struct supervisor;
 
-/* Creates the supervisor. Borrows loop and client_ctx; run_dir holds sockets. */
-struct supervisor *supervisor_new(h2o_loop_t *loop, h2o_http1client_ctx_t *client_ctx,
+/* Creates the supervisor. Borrows loop and upstream (the probes' calls); run_dir holds sockets. */
+struct supervisor *supervisor_new(h2o_loop_t *loop, struct upstream_ctx *upstream,
                                   const char *exe_path, const char *run_dir);
 /* Frees the supervisor; every set must have reported SET_STOPPED. */
 void supervisor_free(struct supervisor *sup);

@@ -32,6 +32,7 @@
 #include "control/registry.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "http/upstream.h"
 #include "supervisor/instance.h"
 
 #define PYTHON "/usr/bin/python3"
@@ -237,8 +238,7 @@ struct fixture {
     char dir[64]; /* holds run/, logs/ and ctl/ */
     char ctl[96];
     h2o_loop_t *loop;
-    h2o_timeout_t io_timeout;
-    h2o_http1client_ctx_t client_ctx;
+    struct upstream_ctx upstream;
     struct supervisor *sup;
     struct instance_set *set;
     struct recorded reports[MAX_REPORTS];
@@ -312,10 +312,8 @@ static int fixture_setup(void **state)
     assert_int_equal(inf_mkdir_p(run, 0700, NULL), 0);
     assert_int_equal(inf_mkdir_p(f->ctl, 0700, NULL), 0);
     f->loop = h2o_evloop_create();
-    h2o_timeout_init(f->loop, &f->io_timeout, 30000);
-    f->client_ctx.loop = f->loop;
-    f->client_ctx.io_timeout = &f->io_timeout;
-    f->sup = supervisor_new(f->loop, &f->client_ctx, PYTHON, run);
+    upstream_ctx_init(&f->upstream, f->loop, 30000);
+    f->sup = supervisor_new(f->loop, &f->upstream, PYTHON, run);
     free(run);
     *state = f;
     return 0;
@@ -345,7 +343,7 @@ static int fixture_teardown(void **state)
     }
     assert_true(supervisor_idle(f->sup));
     supervisor_free(f->sup);
-    h2o_timeout_dispose(f->loop, &f->io_timeout);
+    upstream_ctx_dispose(&f->upstream);
     h2o_evloop_destroy(f->loop);
     inf_rm_rf(f->dir, NULL);
     free(f);
